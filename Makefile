@@ -1,0 +1,36 @@
+# The two commands a newcomer types: `make run` and `make test`. Both install what they need.
+SHELL := /bin/bash
+PY := .venv/bin/python
+export PATH := $(HOME)/.local/bin:$(PATH)
+
+.PHONY: run test lint typecheck bench-fanout lock bootstrap clean
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+run: bootstrap
+	@$(PY) -m chorus.devstack run
+
+test: bootstrap
+	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check .
+	@$(PY) -m mypy libs services tests bench
+	@$(PY) -m pytest -q -p no:cacheprovider
+
+lint: bootstrap
+	@$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+typecheck: bootstrap
+	@$(PY) -m mypy libs services tests bench
+
+bench-fanout: bootstrap
+	@$(PY) -m bench.fanout $(ARGS)
+
+# Re-pin after changing a pyproject.toml: uv.lock stays local (it names registry hosts);
+# the hashed requirements.lock is what we commit and install from.
+lock:
+	uv lock --python python3.11
+	uv export --format requirements-txt --no-emit-workspace --all-groups --frozen -o requirements.lock
+
+clean:
+	rm -rf .run .venv .mypy_cache .ruff_cache
