@@ -1,0 +1,36 @@
+"""One engine per process; a unit of work is `async with db.sessions.begin() as session`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from chorus.common.settings import DatabaseSettings
+
+__all__ = ["Database", "open_database"]
+
+
+@dataclass(frozen=True)
+class Database:
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def open_database(settings: DatabaseSettings, *, application_name: str) -> Database:
+    engine = create_async_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_pool_size,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"application_name": application_name}},
+    )
+    return Database(engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False))

@@ -1,0 +1,80 @@
+"""The bus contract: one frozen model per message, with the routing key it travels under.
+
+Commands are `<Noun><Verb>Requested`, events are in the past tense. Consumers validate every
+body against these models; a body that does not fit is dead-lettered, never retried.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chorus.common.networks import Network
+
+__all__ = [
+    "CampaignCreated",
+    "Message",
+    "ShareFailed",
+    "SharePublished",
+    "ShareRequested",
+    "share_requested_key",
+]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Routing keys: a fixed one per event, or a per-network one that routing_key() composes.
+    ROUTING_KEY: ClassVar[str]
+
+    def routing_key(self) -> str:
+        return self.ROUTING_KEY
+
+
+class CampaignCreated(Message):
+    ROUTING_KEY = "campaign.created"
+
+    campaign_id: uuid.UUID
+    org_id: uuid.UUID
+
+
+def share_requested_key(network: Network) -> str:
+    return f"share.requested.{network.value}"
+
+
+class ShareRequested(Message):
+    """Post this share now. Sent when a share is due; may arrive more than once."""
+
+    ROUTING_KEY = "share.requested.*"
+
+    share_id: uuid.UUID
+    org_id: uuid.UUID
+    network: Network
+
+    def routing_key(self) -> str:
+        return share_requested_key(self.network)
+
+
+class SharePublished(Message):
+    ROUTING_KEY = "share.published"
+
+    share_id: uuid.UUID
+    org_id: uuid.UUID
+    campaign_id: uuid.UUID
+    account_id: uuid.UUID
+    network: Network
+    remote_id: str = Field(min_length=1)
+    published_at: datetime
+
+
+class ShareFailed(Message):
+    ROUTING_KEY = "share.failed"
+
+    share_id: uuid.UUID
+    org_id: uuid.UUID
+    campaign_id: uuid.UUID
+    network: Network
+    reason: str

@@ -1,0 +1,237 @@
+"""The shared schema. Every tenant-owned row carries `org_id`, and every query filters on it.
+
+Statuses are text with CHECK constraints rather than PostgreSQL enums: a later state (awaiting
+review, manual, ...) is one constraint swap in a migration, not an enum rewrite.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "SHARE_STATUSES",
+    "TERMINAL_SHARE_STATUSES",
+    "Account",
+    "Ambassador",
+    "Base",
+    "Campaign",
+    "MetricReadback",
+    "MetricSample",
+    "Organisation",
+    "OutboxEvent",
+    "Share",
+]
+
+# planned: staged, waiting for its time. queued: released to the bus. publishing: intent
+# recorded, the network call may be under way. The rest are terminal.
+SHARE_STATUSES = ("planned", "queued", "publishing", "published", "failed", "skipped", "cancelled")
+TERMINAL_SHARE_STATUSES = ("published", "failed", "skipped", "cancelled")
+NETWORKS = ("linkedin", "x", "mastodon", "bluesky", "facebook")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {
+        uuid.UUID: UUID(as_uuid=True),
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSONB,
+    }
+
+
+def _id() -> Mapped[uuid.UUID]:
+    return mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(server_default=func.now())
+
+
+def _org() -> Mapped[uuid.UUID]:
+    return mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[uuid.UUID] = _id()
+    name: Mapped[str] = mapped_column(String(200))
+    # SHA-256 of the API key: keys are long random secrets, so a fast hash is enough and lets
+    # us find the organisation by index.
+    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _created()
+
+
+class Ambassador(Base):
+    __tablename__ = "ambassadors"
+    __table_args__ = (UniqueConstraint("org_id", "external_id"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    org_id: Mapped[uuid.UUID] = _org()
+    external_id: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), server_default="UTC")
+    active: Mapped[bool] = mapped_column(server_default=text("true"))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (
+        UniqueConstraint("ambassador_id", "network", "handle"),
+        CheckConstraint(_in("network", NETWORKS), name="network"),
+        CheckConstraint(_in("mode", ("auto", "review")), name="mode"),
+        CheckConstraint(_in("status", ("connected", "revoked")), name="status"),
+        Index(None, "org_id", "network", postgresql_where=text("status = 'connected'")),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    org_id: Mapped[uuid.UUID] = _org()
+    ambassador_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("ambassadors.id", ondelete="CASCADE"), index=True
+    )
+    network: Mapped[str] = mapped_column(String(16))
+    handle: Mapped[str] = mapped_column(String(320))
+    base_url: Mapped[str] = mapped_column(String(500))
+    remote_account_id: Mapped[str | None] = mapped_column(String(200))
+    # Fernet ciphertext of the account's tokens (JSON); see chorus.common.credentials.
+    credentials: Mapped[bytes] = mapped_column(LargeBinary)
+    mode: Mapped[str] = mapped_column(String(16), server_default="auto")
+    status: Mapped[str] = mapped_column(String(16), server_default="connected")
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        UniqueConstraint("org_id", "idempotency_key"),
+        CheckConstraint(_in("status", ("accepted", "scheduled", "cancelled")), name="status"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    org_id: Mapped[uuid.UUID] = _org()
+    title: Mapped[str] = mapped_column(String(300))
+    url: Mapped[str] = mapped_column(String(2000))
+    message: Mapped[str] = mapped_column(Text)
+    networks: Mapped[list[str]] = mapped_column(ARRAY(String(16)))
+    status: Mapped[str] = mapped_column(String(16), server_default="accepted")
+    starts_at: Mapped[datetime] = _created()
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    # Fingerprint of the request that created it: the same key with another body is an error.
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    shares_planned: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _created()
+
+
+class Share(Base):
+    __tablename__ = "shares"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "account_id"),
+        CheckConstraint(_in("status", SHARE_STATUSES), name="status"),
+        # The releaser's scan: only staged shares, in time order.
+        Index("ix_shares_due", "planned_at", postgresql_where=text("status = 'planned'")),
+        Index(None, "campaign_id", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    org_id: Mapped[uuid.UUID] = _org()
+    campaign_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE")
+    )
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    network: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), server_default="planned")
+    planned_at: Mapped[datetime] = _created()
+    released_at: Mapped[datetime | None]
+    # Per-network state for exactly-once: the key sent as Idempotency-Key (Mastodon) or the
+    # record key (Bluesky), fixed when the share is staged so every attempt reuses it.
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    remote_id: Mapped[str | None] = mapped_column(String(300))
+    remote_url: Mapped[str | None] = mapped_column(String(2000))
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    reason: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = _created()
+
+
+class OutboxEvent(Base):
+    """A message to publish, written in the transaction of the change it announces."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "id", postgresql_where=text("sent_at IS NULL")),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    routing_key: Mapped[str] = mapped_column(String(200))
+    message_type: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = _created()
+    sent_at: Mapped[datetime | None]
+
+
+class MetricSample(Base):
+    """Counts read back for one share at one time. NULL means "not reported by the network"."""
+
+    __tablename__ = "metric_samples"
+    __table_args__ = (Index(None, "share_id", "taken_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    org_id: Mapped[uuid.UUID] = _org()
+    share_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shares.id", ondelete="CASCADE"))
+    campaign_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    network: Mapped[str] = mapped_column(String(16))
+    taken_at: Mapped[datetime] = _created()
+    reshares: Mapped[int | None]
+    likes: Mapped[int | None]
+    replies: Mapped[int | None]
+    impressions: Mapped[int | None]
+    followers: Mapped[int | None]
+
+
+class MetricReadback(Base):
+    """A read-back still to do for a published share (1 h, 6 h, 24 h ... after publishing)."""
+
+    __tablename__ = "metric_readbacks"
+    __table_args__ = (
+        UniqueConstraint("share_id", "due_at"),
+        Index("ix_metric_readbacks_due", "due_at", postgresql_where=text("done_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    org_id: Mapped[uuid.UUID] = _org()
+    share_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shares.id", ondelete="CASCADE"))
+    due_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")

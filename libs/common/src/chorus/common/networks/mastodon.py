@@ -1,0 +1,165 @@
+"""Mastodon, through its REST API (docs.joinmastodon.org): statuses, Idempotency-Key, and the
+X-RateLimit-* headers with an ISO-8601 reset time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from chorus.common.failures import PermanentFailure, RateLimited, TransientFailure
+from chorus.common.networks.base import AccountAccess, PostCounts, PostResult, RateBudget
+from chorus.common.networks.kinds import Network
+
+__all__ = ["MastodonClient"]
+
+# When a 429 carries no usable reset time, wait this long rather than hammering.
+_DEFAULT_RATE_WAIT = timedelta(seconds=60)
+
+
+def _int_header(response: httpx.Response, name: str) -> int | None:
+    try:
+        return int(response.headers[name])
+    except (KeyError, ValueError):
+        return None
+
+
+def _reset_header(response: httpx.Response) -> datetime | None:
+    raw = response.headers.get("X-RateLimit-Reset")
+    if not raw:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _budget(response: httpx.Response) -> RateBudget | None:
+    if "X-RateLimit-Limit" not in response.headers:
+        return None
+    return RateBudget(
+        limit=_int_header(response, "X-RateLimit-Limit"),
+        remaining=_int_header(response, "X-RateLimit-Remaining"),
+        reset_at=_reset_header(response),
+    )
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return str(body["error"])[:200]
+    return response.text[:200]
+
+
+def _raise_for_failure(response: httpx.Response, *, sent: bool) -> None:
+    status = response.status_code
+    if status < 400:
+        return
+    detail = f"mastodon {status}: {_error_text(response)}"
+    if status == 429:
+        until = _reset_header(response) or datetime.now(UTC) + _DEFAULT_RATE_WAIT
+        raise RateLimited(detail, until=until)
+    if status >= 500:
+        raise TransientFailure(detail, ambiguous=sent)
+    # 401 revoked token, 403, 404, 422 validation: retrying the same request cannot help.
+    raise PermanentFailure(detail)
+
+
+def _url(account: AccountAccess, path: str) -> str:
+    return account.base_url.rstrip("/") + path
+
+
+class MastodonClient:
+    """`MastodonClient(http=httpx.AsyncClient(...))`; one per process, shared by every handler."""
+
+    network = Network.MASTODON
+
+    def __init__(self, *, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    async def _request(
+        self, method: str, url: str, *, token: str | None, sends_effect: bool, **kwargs: Any
+    ) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            return await self._http.request(method, url, headers=headers, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransientFailure(f"mastodon unreachable: {type(exc).__name__}") from exc
+        except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            # The request left: the post may exist even though we never saw the answer.
+            raise TransientFailure(
+                f"mastodon gave no answer: {type(exc).__name__}", ambiguous=sends_effect
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise TransientFailure(f"mastodon request failed: {type(exc).__name__}") from exc
+
+    async def post(self, *, account: AccountAccess, text: str, idempotency_key: str) -> PostResult:
+        response = await self._request(
+            "POST",
+            _url(account, "/api/v1/statuses"),
+            token=account.access_token,
+            sends_effect=True,
+            # Mastodon returns the original status for a key it saw in the last hour, so a
+            # redelivered share never becomes a second post.
+            headers={"Idempotency-Key": idempotency_key},
+            json={"status": text, "visibility": "public"},
+        )
+        _raise_for_failure(response, sent=True)
+        try:
+            body = response.json()
+            remote_id = body["id"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TransientFailure("mastodon answered without a status id", ambiguous=True) from exc
+        if not isinstance(remote_id, str) or not remote_id:
+            raise TransientFailure("mastodon answered with an invalid status id", ambiguous=True)
+        url = body.get("url") if isinstance(body.get("url"), str) else None
+        return PostResult(remote_id=remote_id, url=url, budget=_budget(response))
+
+    async def _read_status(self, account: AccountAccess, remote_id: str) -> PostCounts | None:
+        response = await self._request(
+            "GET",
+            _url(account, f"/api/v1/statuses/{remote_id}"),
+            token=account.access_token,
+            sends_effect=False,
+        )
+        if response.status_code == 404:
+            return None
+        _raise_for_failure(response, sent=False)
+        try:
+            body = response.json()
+            return PostCounts(
+                reshares=int(body["reblogs_count"]),
+                likes=int(body["favourites_count"]),
+                replies=int(body["replies_count"]),
+                impressions=None,  # Mastodon has no impressions.
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TransientFailure("mastodon status answer lacks its counts") from exc
+
+    async def read_counts(
+        self, *, account: AccountAccess, remote_ids: Sequence[str]
+    ) -> dict[str, PostCounts]:
+        found = await asyncio.gather(*(self._read_status(account, rid) for rid in remote_ids))
+        return {rid: counts for rid, counts in zip(remote_ids, found, strict=True) if counts}
+
+    async def read_followers(self, *, account: AccountAccess) -> int | None:
+        response = await self._request(
+            "GET",
+            _url(account, "/api/v1/accounts/verify_credentials"),
+            token=account.access_token,
+            sends_effect=False,
+        )
+        _raise_for_failure(response, sent=False)
+        try:
+            return int(response.json()["followers_count"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TransientFailure("mastodon account answer lacks followers_count") from exc

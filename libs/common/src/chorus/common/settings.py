@@ -1,0 +1,43 @@
+"""Settings shared by every service; each service extends them in its own `settings.py`.
+
+Built once in `main()` and passed down (never read at import time), so tests pass them in.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["BusSettings", "DatabaseSettings", "ServiceSettings"]
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHORUS_", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        default="postgresql+asyncpg://chorus:chorus@127.0.0.1:55432/chorus",
+        description="SQLAlchemy URL of the PostgreSQL database (asyncpg driver).",
+    )
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+
+
+class BusSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHORUS_", extra="ignore", frozen=True)
+
+    amqp_url: str = Field(default="amqp://guest:guest@127.0.0.1:55672/")
+    exchange: str = Field(default="chorus", min_length=1)
+    # After this many deliveries a message goes to the dead-letter queue instead of looping.
+    delivery_limit: int = Field(default=5, ge=1, le=100)
+
+
+class ServiceSettings(DatabaseSettings, BusSettings):
+    """What every long-running service needs: the database, the bus and an ops port."""
+
+    ops_host: str = "127.0.0.1"
+    ops_port: int = Field(default=0, ge=0, le=65535, description="/healthz and /metrics; 0: none")
+    shutdown_grace_seconds: float = Field(default=20.0, gt=0)
+    log_level: str = "INFO"
+    credentials_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Fernet key (urlsafe base64, 32 bytes) that encrypts account credentials.",
+    )
