@@ -1,0 +1,234 @@
+"""RabbitMQ through aio-pika: one durable topic exchange, publisher confirms, and the one place
+that acks, retries and dead-letters, so handlers stay plain typed functions.
+
+    bus = await Bus.connect(settings, name="scheduler")
+    consumer = Consumer(bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated,
+                        handler=on_campaign_created, prefetch=16)
+    await consumer.start()
+    ...
+    await consumer.stop(grace=20)   # stop taking messages, let in-flight ones finish
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustConnection,
+)
+from pydantic import ValidationError
+
+from chorus.common.failures import MessageRejected
+from chorus.common.messages import Message
+from chorus.common.retry import redelivery_pause
+from chorus.common.settings import BusSettings
+from chorus.common.telemetry import BUS_MESSAGES
+from chorus.common.topology import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, QueueSpec
+
+__all__ = ["Bus", "Consumer", "OutgoingMessage"]
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Message)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A serialised message: what the outbox stores and the relay sends."""
+
+    routing_key: str
+    message_type: str
+    body: bytes
+    message_id: str | None = None
+
+    @classmethod
+    def of(cls, message: Message, *, message_id: str | None = None) -> OutgoingMessage:
+        return cls(
+            routing_key=message.routing_key(),
+            message_type=type(message).__name__,
+            body=message.model_dump_json().encode(),
+            message_id=message_id,
+        )
+
+
+@dataclass
+class Bus:
+    settings: BusSettings
+    connection: AbstractRobustConnection
+    _channel: AbstractChannel
+    _exchange: AbstractExchange
+
+    @classmethod
+    async def connect(cls, settings: BusSettings, *, name: str) -> Bus:
+        connection = await aio_pika.connect_robust(
+            settings.amqp_url, client_properties={"connection_name": name}
+        )
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await _declare_exchanges(channel, settings)
+        return cls(settings=settings, connection=connection, _channel=channel, _exchange=exchange)
+
+    async def declare(self, *queues: QueueSpec) -> None:
+        """Declare queues (idempotent while their arguments are unchanged) and their bindings."""
+        for spec in queues:
+            await _declare_queue(self._channel, self.settings, spec)
+
+    async def publish(self, message: Message) -> None:
+        await self.send([OutgoingMessage.of(message)])
+
+    async def send(self, messages: Iterable[OutgoingMessage]) -> None:
+        """Publish persistent messages and return once the broker has confirmed every one.
+
+        Raises if any is nacked or unroutable (mandatory): the caller keeps it to retry.
+        """
+        await asyncio.gather(
+            *(
+                self._exchange.publish(
+                    aio_pika.Message(
+                        m.body,
+                        content_type="application/json",
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        type=m.message_type,
+                        message_id=m.message_id,
+                    ),
+                    routing_key=m.routing_key,
+                    mandatory=True,
+                )
+                for m in messages
+            )
+        )
+
+    async def channel(self, *, prefetch: int) -> AbstractChannel:
+        channel = await self.connection.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        return channel
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+
+async def _declare_exchanges(channel: AbstractChannel, settings: BusSettings) -> AbstractExchange:
+    dead = await channel.declare_exchange(
+        DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True
+    )
+    dead_queue = await channel.declare_queue(
+        DEAD_LETTER_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    await dead_queue.bind(dead)
+    return await channel.declare_exchange(
+        settings.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+    )
+
+
+async def _declare_queue(channel: AbstractChannel, settings: BusSettings, spec: QueueSpec) -> None:
+    queue = await channel.declare_queue(
+        spec.name,
+        durable=True,
+        arguments={
+            "x-queue-type": "quorum",
+            # RabbitMQ 3.10 sets no delivery limit on quorum queues: without one a poison
+            # message would be redelivered forever.
+            "x-delivery-limit": settings.delivery_limit,
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+        },
+    )
+    for key in spec.bindings:
+        await queue.bind(settings.exchange, routing_key=key)
+
+
+def _delivery_count(message: AbstractIncomingMessage) -> int:
+    raw: Any = (message.headers or {}).get("x-delivery-count", 0)
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        return 0
+
+
+@dataclass
+class Consumer(Generic[M]):
+    """Feeds one queue to one typed handler and settles every message in one place:
+
+    - body does not validate against `model`, or handler raises MessageRejected: dead-letter;
+    - handler returns: ack;
+    - handler raises anything else: requeue after a pause; the queue's delivery limit
+      dead-letters a message that keeps failing, so it never loops forever;
+    - cancelled (shutdown, lost connection): left unacked, so the broker redelivers it.
+    """
+
+    bus: Bus
+    queue: QueueSpec
+    model: type[M]
+    handler: Callable[[M], Awaitable[None]]
+    prefetch: int = 32
+    _channel: AbstractChannel | None = None
+    _tag: str | None = None
+    _inflight: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    async def start(self) -> None:
+        await self.bus.declare(self.queue)
+        self._channel = await self.bus.channel(prefetch=self.prefetch)
+        queue = await self._channel.get_queue(self.queue.name, ensure=False)
+        self._tag = await queue.consume(self._on_message)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._inflight.add(task)
+        try:
+            await self._settle(message)
+        finally:
+            self._inflight.discard(task)
+
+    async def _settle(self, message: AbstractIncomingMessage) -> None:
+        name = self.queue.name
+        try:
+            payload = self.model.model_validate_json(message.body)
+        except ValidationError as exc:
+            log.error("dead-lettering malformed message on %s: %s", name, _short(exc))
+            await message.reject(requeue=False)
+            BUS_MESSAGES.labels(name, "dead_lettered").inc()
+            return
+        try:
+            await self.handler(payload)
+        except MessageRejected as exc:
+            log.error("dead-lettering message on %s: %s", name, exc)
+            await message.reject(requeue=False)
+            BUS_MESSAGES.labels(name, "dead_lettered").inc()
+        except Exception:
+            log.exception("handler for %s failed; the message goes back to the queue", name)
+            await asyncio.sleep(redelivery_pause(_delivery_count(message)))
+            await message.nack(requeue=True)
+            BUS_MESSAGES.labels(name, "retried").inc()
+        else:
+            await message.ack()
+            BUS_MESSAGES.labels(name, "acked").inc()
+
+    async def stop(self, *, grace: float) -> None:
+        """Stop taking messages, give in-flight ones `grace` seconds, then hand the rest back."""
+        if self._channel is not None and self._tag is not None and not self._channel.is_closed:
+            queue = await self._channel.get_queue(self.queue.name, ensure=False)
+            await queue.cancel(self._tag)
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+        if self._channel is not None and not self._channel.is_closed:
+            # Closing the channel returns every unacked message to the queue.
+            await self._channel.close()
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+
+def _short(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])

@@ -1,0 +1,64 @@
+"""How a service runs and stops: `run(main)` calls `main(stop)`; SIGTERM or SIGINT sets `stop`.
+
+A service's `main` starts its work, awaits `stop`, then stops taking new work, lets in-flight
+work finish (or hands it back to the broker) and closes its connections: Kubernetes sends
+SIGTERM and waits for exactly that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+__all__ = ["configure_logging", "run", "supervise"]
+
+log = logging.getLogger(__name__)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    # aio-pika logs every reconnect attempt at WARNING with a stack; one line is enough.
+    logging.getLogger("aio_pika").setLevel(logging.ERROR)
+    logging.getLogger("aiormq").setLevel(logging.ERROR)
+
+
+def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    async def _run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(_run())
+
+
+@contextlib.asynccontextmanager
+async def supervise(
+    *loops: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event
+) -> contextlib.AsyncIterator[None]:
+    """Run background loops that take `stop`; on exit, set `stop` and wait for them.
+
+    If a loop dies, the whole service stops (and its orchestrator restarts it) instead of
+    living on half-working.
+    """
+    tasks = [asyncio.create_task(loop(stop)) for loop in loops]
+
+    def _on_done(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a service loop died; stopping", exc_info=task.exception())
+            stop.set()
+
+    for task in tasks:
+        task.add_done_callback(_on_done)
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,156 @@
+"""Transactional outbox: an event is a row written in the same transaction as the change it
+announces; a relay publishes pending rows with confirms and only then marks them sent.
+
+Several relays may run at once (one per service replica): each claims a batch with
+`FOR UPDATE SKIP LOCKED`, so a row is published by one relay at a time. A relay that dies after
+publishing and before committing leaves its rows pending: they are published again, which is
+why every consumer is idempotent (at least once on the bus, exactly once in effect).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chorus.common.bus import Bus, OutgoingMessage
+from chorus.common.db import Database
+from chorus.common.messages import Message
+from chorus.common.models import OutboxEvent
+from chorus.common.telemetry import OUTBOX_RELAYED
+from chorus.common.wakeup import Wakeup, asyncpg_dsn
+
+__all__ = ["OutboxRelay", "add_events"]
+
+log = logging.getLogger(__name__)
+
+OUTBOX_CHANNEL = "chorus_outbox"
+
+
+async def add_events(session: AsyncSession, messages: Sequence[Message]) -> None:
+    """Stage `messages` in the caller's transaction; they leave only if it commits."""
+    if not messages:
+        return
+    await session.execute(
+        insert(OutboxEvent),
+        [
+            {
+                "routing_key": m.routing_key(),
+                "message_type": type(m).__name__,
+                "payload": m.model_dump(mode="json"),
+            }
+            for m in messages
+        ],
+    )
+
+
+class OutboxRelay:
+    """`await OutboxRelay(db=db, bus=bus, database_url=url).run(stop)` until `stop` is set."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        bus: Bus,
+        database_url: str,
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+        keep_sent: timedelta = timedelta(hours=1),
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._dsn = asyncpg_dsn(database_url)
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._keep_sent = keep_sent
+
+    async def relay_once(self) -> int:
+        """Publish one batch of pending events; returns how many were sent."""
+        async with self._db.sessions.begin() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        OutboxEvent.id,
+                        OutboxEvent.routing_key,
+                        OutboxEvent.message_type,
+                        OutboxEvent.payload,
+                    )
+                    .where(OutboxEvent.sent_at.is_(None))
+                    .order_by(OutboxEvent.id)
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            await self._bus.send(
+                OutgoingMessage(
+                    routing_key=row.routing_key,
+                    message_type=row.message_type,
+                    body=_json_bytes(row.payload),
+                    message_id=f"outbox-{row.id}",
+                )
+                for row in rows
+            )
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id.in_([row.id for row in rows]))
+                .values(sent_at=func.now())
+            )
+        OUTBOX_RELAYED.inc(len(rows))
+        return len(rows)
+
+    async def prune(self) -> None:
+        async with self._db.sessions.begin() as session:
+            await session.execute(
+                delete(OutboxEvent).where(
+                    OutboxEvent.sent_at < func.now() - self._keep_sent
+                )
+            )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with Wakeup(self._dsn, OUTBOX_CHANNEL) as wakeup:
+            rounds = 0
+            while not stop.is_set():
+                try:
+                    sent = await self.relay_once()
+                    rounds += 1
+                    if rounds % 600 == 0:
+                        await self.prune()
+                except Exception:
+                    # Broker or database away: the rows stay pending and are retried.
+                    log.exception("outbox relay round failed; retrying")
+                    sent = 0
+                    await _sleep_or_stop(stop, 1.0)
+                if sent < self._batch_size:
+                    await _first(stop, wakeup, self._poll_seconds)
+
+
+def _json_bytes(payload: object) -> bytes:
+    import json
+
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
+async def _first(stop: asyncio.Event, wakeup: Wakeup, seconds: float) -> None:
+    """Return when there may be new work, when we are asked to stop, or after `seconds`."""
+    waiters = [
+        asyncio.ensure_future(stop.wait()),
+        asyncio.ensure_future(wakeup.wait(timeout=seconds)),
+    ]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -1,0 +1,43 @@
+"""Prometheus metrics, defined once. Labels stay low-cardinality: never a share, campaign or
+colleague id, only bounded sets (queue, network, outcome, organisation)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = [
+    "BUS_MESSAGES",
+    "NETWORK_REQUEST_SECONDS",
+    "OUTBOX_RELAYED",
+    "REACH_GAUGE",
+    "SHARES_OUTCOMES",
+    "SHARES_RELEASED",
+]
+
+BUS_MESSAGES = Counter(
+    "chorus_bus_messages_total",
+    "Messages handled by a consumer, by queue and outcome (acked, retried, dead_lettered).",
+    ["queue", "outcome"],
+)
+OUTBOX_RELAYED = Counter("chorus_outbox_relayed_total", "Outbox events published with confirms.")
+SHARES_RELEASED = Counter(
+    "chorus_shares_released_total", "Shares released to the bus when due.", ["network"]
+)
+SHARES_OUTCOMES = Counter(
+    "chorus_share_outcomes_total",
+    "What publishing attempts ended in (published, failed, delayed, retried).",
+    ["network", "outcome"],
+)
+NETWORK_REQUEST_SECONDS = Histogram(
+    "chorus_network_request_seconds",
+    "Time spent in a network's API per call.",
+    ["network", "operation"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+REACH_GAUGE = Gauge(
+    "chorus_reach",
+    "Latest read-back totals per organisation and network. `kind` is followers (potential "
+    "reach), reshares, likes, replies or impressions; a kind the network does not report is "
+    "absent rather than 0.",
+    ["org_id", "network", "kind"],
+)

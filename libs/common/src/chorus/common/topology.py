@@ -1,0 +1,40 @@
+"""Where messages go: the exchanges and the queues each service consumes, named once.
+
+Queues are `<service>.<purpose>`, quorum queues with a delivery limit and a dead-letter
+exchange set when first declared. Their arguments are never changed in place: RabbitMQ refuses
+a redeclaration with other arguments, so a change means a new queue name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chorus.common.messages import CampaignCreated, SharePublished, share_requested_key
+from chorus.common.networks import Network
+
+__all__ = [
+    "DEAD_LETTER_EXCHANGE",
+    "DEAD_LETTER_QUEUE",
+    "METRICS_SHARES",
+    "SCHEDULER_CAMPAIGNS",
+    "QueueSpec",
+    "publisher_queue",
+]
+
+DEAD_LETTER_EXCHANGE = "chorus.dead"
+DEAD_LETTER_QUEUE = "chorus.dead-letter"
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    bindings: tuple[str, ...]
+
+
+SCHEDULER_CAMPAIGNS = QueueSpec("scheduler.campaigns", (CampaignCreated.ROUTING_KEY,))
+METRICS_SHARES = QueueSpec("metrics.shares", (SharePublished.ROUTING_KEY,))
+
+
+def publisher_queue(network: Network) -> QueueSpec:
+    """One queue per network, so each network's publishers scale on their own queue depth."""
+    return QueueSpec(f"publisher.{network.value}", (share_requested_key(network),))

@@ -1,0 +1,25 @@
+"""The simulator app: one HTTP server, one path prefix per network (`/mastodon/...`)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from chorus.netsim.control import control_router
+from chorus.netsim.mastodon import mastodon_router
+from chorus.netsim.state import SimState
+
+__all__ = ["create_app"]
+
+
+def create_app(state: SimState | None = None) -> FastAPI:
+    state = state or SimState()
+    app = FastAPI(title="Chorus network simulator", docs_url="/_sim/docs", openapi_url=None)
+    app.state.sim = state
+    app.include_router(mastodon_router(state))
+    app.include_router(control_router(state))
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

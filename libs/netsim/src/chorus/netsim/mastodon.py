@@ -1,0 +1,196 @@
+"""Mastodon's contract (docs.joinmastodon.org): statuses with Idempotency-Key, accounts,
+instance configuration, X-RateLimit-* headers with an ISO-8601 reset, errors as {"error"}."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from chorus.netsim.state import Post, SimAccount, SimState
+
+__all__ = ["MAX_CHARACTERS", "mastodon_router"]
+
+MAX_CHARACTERS = 500
+URL_WEIGHT = 23
+# Mastodon's defaults: 300 requests per 5 minutes per account on /api/*, and the `statuses`
+# family at 300 per 3 hours.
+API_LIMIT, API_PERIOD = 300, 300.0
+STATUSES_LIMIT, STATUSES_PERIOD = 300, 3 * 3600.0
+_URL = re.compile(r"https?://[^\s]+", re.IGNORECASE)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _account_json(account: SimAccount, base: str) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "username": account.username,
+        "acct": account.username,
+        "display_name": account.username,
+        "url": f"{base}/@{account.username}",
+        "followers_count": account.followers,
+        "following_count": 0,
+        "statuses_count": 0,
+        "locked": False,
+        "bot": False,
+    }
+
+
+def _status_json(post: Post, account: SimAccount, base: str) -> dict[str, Any]:
+    return {
+        "id": post.id,
+        "created_at": post.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "uri": f"{base}/users/{account.username}/statuses/{post.id}",
+        "url": f"{base}/@{account.username}/{post.id}",
+        "content": f"<p>{html.escape(post.text)}</p>",
+        "visibility": "public",
+        "sensitive": False,
+        "spoiler_text": "",
+        "language": None,
+        "reblogs_count": post.reshares,
+        "favourites_count": post.likes,
+        "replies_count": post.replies,
+        "account": _account_json(account, base),
+        "media_attachments": [],
+        "mentions": [],
+        "tags": [],
+        "emojis": [],
+        "card": None,
+        "poll": None,
+    }
+
+
+def mastodon_router(state: SimState) -> APIRouter:
+    router = APIRouter(prefix="/mastodon")
+
+    def base(request: Request) -> str:
+        return str(request.base_url).rstrip("/") + "/mastodon"
+
+    def authenticate(request: Request) -> SimAccount | None:
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("bearer "):
+            return None
+        account = state.by_token.get(header[7:].strip())
+        return account if account and account.network == "mastodon" else None
+
+    def rate_headers(account: SimAccount, bucket: str, limit: int, period: float) -> tuple[
+        bool, dict[str, str]
+    ]:
+        window = state.take_rate(bucket=bucket, account_id=account.id, limit=limit, period=period)
+        headers = {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(max(0, limit - window.used)),
+            "X-RateLimit-Reset": _iso(window.started + period),
+        }
+        return window.used <= limit, headers
+
+    @router.post("/api/v1/statuses")
+    async def create_status(request: Request) -> JSONResponse:
+        state.requests["mastodon.create_status"] += 1
+        if state.faults.latency_ms:
+            await asyncio.sleep(state.faults.latency_ms / 1000)
+        account = authenticate(request)
+        if account is None:
+            return _error(401, "The access token is invalid")
+        within_api, headers = rate_headers(account, "api", API_LIMIT, API_PERIOD)
+        within_statuses, status_headers = rate_headers(
+            account, "statuses", STATUSES_LIMIT, STATUSES_PERIOD
+        )
+        if not within_statuses:
+            headers = status_headers
+        fault = state.faults.take()
+        if fault == "429" or not (within_api and within_statuses):
+            headers = {**headers, "X-RateLimit-Remaining": "0"}
+            return _error(429, "Too many requests", headers)
+        if fault in ("500", "503"):
+            return _error(int(fault), "Internal server error")
+        form = await _body(request)
+        text = form.get("status")
+        if not isinstance(text, str) or not text.strip():
+            return _error(422, "Validation failed: Text can't be blank", headers)
+        if len(_URL.sub("x" * URL_WEIGHT, text)) > MAX_CHARACTERS:
+            return _error(
+                422, f"Validation failed: Text character limit of {MAX_CHARACTERS} exceeded", headers
+            )
+        key = request.headers.get("idempotency-key")
+        if key and (account.id, key) in state.idempotency:
+            # Same key within the retention: the original status, no new post.
+            post = state.posts[state.idempotency[(account.id, key)]]
+        else:
+            post = state.add_post(
+                network="mastodon", account=account, text=text, idempotency_key=key
+            )
+            if key:
+                state.idempotency[(account.id, key)] = post.id
+        if fault == "timeout":
+            # Stored, but the client never hears back in time: the ambiguous outcome.
+            await asyncio.sleep(state.faults.hang_seconds)
+        return JSONResponse(_status_json(post, account, base(request)), headers=headers)
+
+    @router.get("/api/v1/statuses/{status_id}")
+    async def get_status(status_id: str, request: Request) -> JSONResponse:
+        state.requests["mastodon.get_status"] += 1
+        post = state.posts.get(status_id)
+        if post is None or post.network != "mastodon":
+            return _error(404, "Record not found")
+        return JSONResponse(_status_json(post, state.accounts[post.account_id], base(request)))
+
+    @router.get("/api/v1/accounts/verify_credentials")
+    async def verify_credentials(request: Request) -> JSONResponse:
+        state.requests["mastodon.verify_credentials"] += 1
+        account = authenticate(request)
+        if account is None:
+            return _error(401, "The access token is invalid")
+        _, headers = rate_headers(account, "api", API_LIMIT, API_PERIOD)
+        return JSONResponse(_account_json(account, base(request)), headers=headers)
+
+    @router.get("/api/v1/accounts/{account_id}")
+    async def get_account(account_id: str, request: Request) -> JSONResponse:
+        account = state.accounts.get(account_id)
+        if account is None or account.network != "mastodon":
+            return _error(404, "Record not found")
+        return JSONResponse(_account_json(account, base(request)))
+
+    @router.get("/api/v2/instance")
+    async def instance(request: Request) -> JSONResponse:
+        return JSONResponse(
+            {
+                "domain": request.url.hostname,
+                "title": "Chorus network simulator",
+                "configuration": {
+                    "statuses": {
+                        "max_characters": MAX_CHARACTERS,
+                        "max_media_attachments": 4,
+                        "characters_reserved_per_url": URL_WEIGHT,
+                    }
+                },
+            }
+        )
+
+    return router
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    """Mastodon takes JSON or form bodies; anything unreadable is treated as empty."""
+    raw = await request.body()
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            value = json.loads(raw or b"{}")
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+    return {k: v[-1] for k, v in parse_qs(raw.decode(errors="replace")).items()}
