@@ -31,7 +31,12 @@ from chorus.common.messages import Message
 from chorus.common.retry import redelivery_pause
 from chorus.common.settings import BusSettings
 from chorus.common.telemetry import BUS_MESSAGES
-from chorus.common.topology import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, QueueSpec
+from chorus.common.topology import (
+    DEAD_LETTER_EXCHANGE,
+    DEAD_LETTER_QUEUE,
+    QueueSpec,
+    all_queues,
+)
 
 __all__ = ["Bus", "Consumer", "OutgoingMessage"]
 
@@ -73,7 +78,9 @@ class Bus:
         )
         channel = await connection.channel(publisher_confirms=True)
         exchange = await _declare_exchanges(channel, settings)
-        return cls(settings=settings, connection=connection, _channel=channel, _exchange=exchange)
+        bus = cls(settings=settings, connection=connection, _channel=channel, _exchange=exchange)
+        await bus.declare(*all_queues())
+        return bus
 
     async def declare(self, *queues: QueueSpec) -> None:
         """Declare queues (idempotent while their arguments are unchanged) and their bindings."""

@@ -128,6 +128,12 @@ class OutboxRelay:
                     await _sleep_or_stop(stop, 1.0)
                 if sent < self._batch_size:
                     await _first(stop, wakeup, self._poll_seconds)
+        # Events written by work that finished during shutdown leave now, not at next start.
+        try:
+            while await self.relay_once():
+                pass
+        except Exception:
+            log.warning("final outbox drain incomplete; another relay will send the rest")
 
 
 def _json_bytes(payload: object) -> bytes:

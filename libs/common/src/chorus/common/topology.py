@@ -15,6 +15,7 @@ from chorus.common.networks import Network
 __all__ = [
     "DEAD_LETTER_EXCHANGE",
     "DEAD_LETTER_QUEUE",
+    "all_queues",
     "METRICS_SHARES",
     "SCHEDULER_CAMPAIGNS",
     "QueueSpec",
@@ -38,3 +39,15 @@ METRICS_SHARES = QueueSpec("metrics.shares", (SharePublished.ROUTING_KEY,))
 def publisher_queue(network: Network) -> QueueSpec:
     """One queue per network, so each network's publishers scale on their own queue depth."""
     return QueueSpec(f"publisher.{network.value}", (share_requested_key(network),))
+
+
+def all_queues() -> tuple[QueueSpec, ...]:
+    """Every queue of the system. Each service declares them all at start, so no message is
+    unroutable because its consumer has not started yet."""
+    from chorus.common.networks import PUBLISHABLE
+
+    return (
+        SCHEDULER_CAMPAIGNS,
+        METRICS_SHARES,
+        *(publisher_queue(n) for n in sorted(PUBLISHABLE)),
+    )

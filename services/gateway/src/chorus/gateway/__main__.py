@@ -1,0 +1,62 @@
+"""`python -m chorus.gateway`: the HTTP API, plus an outbox relay for the events it writes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import uvicorn
+
+from chorus.common.bus import Bus
+from chorus.common.credentials import CredentialsBox
+from chorus.common.db import open_database
+from chorus.common.health import bus_ok
+from chorus.common.lifecycle import configure_logging, run, supervise
+from chorus.common.ops import EmbeddedServer
+from chorus.common.outbox import OutboxRelay
+from chorus.gateway.app import create_app
+from chorus.gateway.settings import GatewaySettings
+
+
+async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
+    box = CredentialsBox(settings.credentials_key.get_secret_value())
+    db = open_database(settings, application_name="chorus-gateway")
+    bus = await Bus.connect(settings, name="chorus-gateway")
+    relay = OutboxRelay(db=db, bus=bus, database_url=settings.database_url)
+    app = create_app(
+        db=db,
+        credentials=box,
+        max_body_bytes=settings.max_body_bytes,
+        extra_health=lambda: {"bus": bus_ok(bus)},
+    )
+    server = EmbeddedServer(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        )
+    )
+    try:
+        async with supervise(relay.run, stop=stop):
+            serving = asyncio.create_task(server.serve())
+            await asyncio.wait(
+                [serving, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+            )
+            # Stop taking requests, finish the ones in flight; the relay drains after.
+            server.should_exit = True
+            await serving
+    finally:
+        await bus.close()
+        await db.close()
+
+
+def main() -> None:
+    settings = GatewaySettings()
+    configure_logging(settings.log_level)
+    run(lambda stop: serve(settings, stop))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Colleagues (ambassadors), keyed by the CMS's external id, and their connected accounts.
+
+Both writes are upserts, so the CMS can repeat them safely.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chorus.common.credentials import CredentialsBox
+from chorus.common.models import Account, Ambassador
+from chorus.gateway.problems import Problem
+from chorus.gateway.schemas import AccountIn, AccountOut, AmbassadorIn, AmbassadorOut
+
+__all__ = ["list_ambassadors", "put_account", "put_ambassador", "revoke_account"]
+
+
+def _ambassador_out(row: Ambassador) -> AmbassadorOut:
+    return AmbassadorOut(
+        id=row.id,
+        external_id=row.external_id,
+        display_name=row.display_name,
+        timezone=row.timezone,
+        active=row.active,
+    )
+
+
+async def put_ambassador(
+    *, session: AsyncSession, org_id: uuid.UUID, external_id: str, body: AmbassadorIn
+) -> AmbassadorOut:
+    """Create or update the ambassador the CMS knows as `external_id`."""
+    row = await session.scalar(
+        insert(Ambassador)
+        .values(
+            org_id=org_id,
+            external_id=external_id,
+            display_name=body.display_name,
+            timezone=body.timezone,
+        )
+        .on_conflict_do_update(
+            index_elements=["org_id", "external_id"],
+            set_={
+                "display_name": body.display_name,
+                "timezone": body.timezone,
+                "active": True,
+                "updated_at": func.now(),
+            },
+        )
+        .returning(Ambassador)
+    )
+    assert row is not None
+    return _ambassador_out(row)
+
+
+async def list_ambassadors(
+    *, session: AsyncSession, org_id: uuid.UUID, limit: int, after: str | None
+) -> list[AmbassadorOut]:
+    query = select(Ambassador).where(Ambassador.org_id == org_id)
+    if after is not None:
+        query = query.where(Ambassador.external_id > after)
+    rows = await session.scalars(query.order_by(Ambassador.external_id).limit(limit))
+    return [_ambassador_out(r) for r in rows]
+
+
+async def _ambassador_id(session: AsyncSession, org_id: uuid.UUID, external_id: str) -> uuid.UUID:
+    found = await session.scalar(
+        select(Ambassador.id).where(
+            Ambassador.org_id == org_id, Ambassador.external_id == external_id
+        )
+    )
+    if found is None:
+        raise Problem(404, f"No ambassador with external id {external_id!r}.")
+    return found
+
+
+async def put_account(
+    *,
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    external_id: str,
+    body: AccountIn,
+    box: CredentialsBox,
+) -> tuple[AccountOut, bool]:
+    """Connect (or reconnect) an account; returns (account, created)."""
+    ambassador_id = await _ambassador_id(session, org_id, external_id)
+    sealed = box.seal({"access_token": body.access_token})
+    values = {
+        "base_url": str(body.base_url).rstrip("/"),
+        "remote_account_id": body.remote_account_id,
+        "credentials": sealed,
+        "mode": body.mode,
+        "status": "connected",
+    }
+    row = (
+        await session.execute(
+            insert(Account)
+            .values(
+                org_id=org_id,
+                ambassador_id=ambassador_id,
+                network=body.network.value,
+                handle=body.handle,
+                **values,
+            )
+            .on_conflict_do_update(
+                index_elements=["ambassador_id", "network", "handle"],
+                set_={**values, "updated_at": func.now()},
+            )
+            # created_at == updated_at only on a fresh insert: create vs update in one trip.
+            .returning(Account, (Account.__table__.c.created_at == Account.__table__.c.updated_at))
+        )
+    ).one()
+    account, created = row
+    return _account_out(account, external_id), bool(created)
+
+
+def _account_out(account: Account, external_id: str) -> AccountOut:
+    return AccountOut(
+        id=account.id,
+        ambassador_external_id=external_id,
+        network=account.network,
+        handle=account.handle,
+        base_url=account.base_url,
+        mode=account.mode,
+        status=account.status,
+    )
+
+
+async def revoke_account(
+    *, session: AsyncSession, org_id: uuid.UUID, external_id: str, account_id: uuid.UUID
+) -> None:
+    """Consent withdrawn: the account stops receiving shares. Its credentials are wiped."""
+    ambassador_id = await _ambassador_id(session, org_id, external_id)
+    result = await session.execute(
+        update(Account)
+        .where(
+            Account.id == account_id,
+            Account.org_id == org_id,
+            Account.ambassador_id == ambassador_id,
+        )
+        .values(status="revoked", credentials=b"", updated_at=func.now())
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise Problem(404, "No such account for this ambassador.")

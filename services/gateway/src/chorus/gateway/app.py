@@ -1,0 +1,52 @@
+"""The gateway's HTTP app. Resources (database, credentials box) are handed in, so tests build
+the same app over their own servers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+
+from chorus.common.credentials import CredentialsBox
+from chorus.common.db import Database
+from chorus.common.health import database_ok
+from chorus.common.ops import add_ops_routes
+from chorus.gateway.problems import install_problem_handlers, problem_response
+from chorus.gateway.routes import ambassadors, campaigns
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    *,
+    db: Database,
+    credentials: CredentialsBox,
+    max_body_bytes: int = 64 * 1024,
+    extra_health: Callable[[], dict[str, bool]] | None = None,
+) -> FastAPI:
+    app = FastAPI(title="Chorus", version="1", docs_url="/docs", redoc_url=None)
+    app.state.db = db
+    app.state.credentials = credentials
+    install_problem_handlers(app)
+    app.include_router(campaigns.router)
+    app.include_router(ambassadors.router)
+
+    async def health() -> dict[str, bool]:
+        return {"database": await database_ok(db), **(extra_health() if extra_health else {})}
+
+    add_ops_routes(app, health)
+
+    @app.middleware("http")
+    async def limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > max_body_bytes):
+            return problem_response(413, f"Request bodies are limited to {max_body_bytes} bytes.")
+        if request.method in ("POST", "PUT", "PATCH") and length not in (None, "0"):
+            ctype = request.headers.get("content-type", "")
+            if not ctype.startswith("application/json"):
+                return problem_response(415, "Send the body as application/json.")
+        return await call_next(request)
+
+    return app

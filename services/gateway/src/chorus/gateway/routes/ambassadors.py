@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from chorus.gateway.ambassadors import list_ambassadors, put_account, put_ambassador, revoke_account
+from chorus.gateway.auth import OrgId
+from chorus.gateway.deps import SessionsDep
+from chorus.gateway.schemas import AccountIn, AccountOut, AmbassadorIn, AmbassadorOut
+
+router = APIRouter(prefix="/v1/ambassadors", tags=["ambassadors"])
+
+ExternalId = Annotated[str, Path(min_length=1, max_length=200)]
+
+
+@router.put("/{external_id}", response_model=AmbassadorOut)
+async def upsert_ambassador(
+    external_id: ExternalId, body: AmbassadorIn, org_id: OrgId, sessions: SessionsDep
+) -> AmbassadorOut:
+    """Create or update a colleague by the CMS's own id."""
+    async with sessions.begin() as session:
+        return await put_ambassador(
+            session=session, org_id=org_id, external_id=external_id, body=body
+        )
+
+
+@router.get("", response_model=list[AmbassadorOut])
+async def get_ambassadors(
+    org_id: OrgId,
+    sessions: SessionsDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: Annotated[str | None, Query(max_length=200)] = None,
+) -> list[AmbassadorOut]:
+    """Ambassadors in external-id order; pass the last one's id as `after` for the next page."""
+    async with sessions() as session:
+        return await list_ambassadors(session=session, org_id=org_id, limit=limit, after=after)
+
+
+@router.post("/{external_id}/accounts", response_model=AccountOut, status_code=201)
+async def connect_account(
+    external_id: ExternalId,
+    body: AccountIn,
+    org_id: OrgId,
+    sessions: SessionsDep,
+    request: Request,
+    response: Response,
+) -> AccountOut:
+    """Connect a colleague's account (or refresh its token: same network and handle)."""
+    async with sessions.begin() as session:
+        account, created = await put_account(
+            session=session,
+            org_id=org_id,
+            external_id=external_id,
+            body=body,
+            box=request.app.state.credentials,
+        )
+    if not created:
+        response.status_code = 200
+    return account
+
+
+@router.delete("/{external_id}/accounts/{account_id}", status_code=204)
+async def disconnect_account(
+    external_id: ExternalId, account_id: uuid.UUID, org_id: OrgId, sessions: SessionsDep
+) -> Response:
+    """Withdraw consent: no new shares for this account, its credentials are erased."""
+    async with sessions.begin() as session:
+        await revoke_account(
+            session=session, org_id=org_id, external_id=external_id, account_id=account_id
+        )
+    return Response(status_code=204)

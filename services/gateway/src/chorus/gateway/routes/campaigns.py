@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+
+from chorus.gateway.campaigns import campaign_report, create_campaign
+from chorus.gateway.deps import SessionsDep
+from chorus.gateway.auth import OrgId
+from chorus.gateway.schemas import CampaignIn, CampaignOut
+
+router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
+
+
+@router.post("", status_code=201, response_model=CampaignOut)
+async def post_campaign(
+    body: CampaignIn,
+    org_id: OrgId,
+    sessions: SessionsDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> CampaignOut:
+    """Create a campaign; it is shared to every connected account on its networks."""
+    async with sessions.begin() as session:
+        campaign_id, created = await create_campaign(
+            session=session, org_id=org_id, body=body, idempotency_key=idempotency_key
+        )
+    if not created:
+        response.status_code = 200
+    response.headers["Location"] = f"/v1/campaigns/{campaign_id}"
+    async with sessions() as session:
+        return await campaign_report(session=session, org_id=org_id, campaign_id=campaign_id)
+
+
+@router.get("/{campaign_id}", response_model=CampaignOut)
+async def get_campaign(campaign_id: uuid.UUID, org_id: OrgId, sessions: SessionsDep) -> CampaignOut:
+    """The campaign, its shares counted by status and network, and the reach read back."""
+    async with sessions() as session:
+        return await campaign_report(session=session, org_id=org_id, campaign_id=campaign_id)

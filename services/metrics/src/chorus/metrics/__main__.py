@@ -1,0 +1,78 @@
+"""`python -m chorus.metrics`: reads reach back from the networks and serves it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from chorus.common.bus import Bus, Consumer
+from chorus.common.credentials import CredentialsBox
+from chorus.common.db import open_database
+from chorus.common.health import bus_ok, database_ok
+from chorus.common.lifecycle import configure_logging, run, supervise
+from chorus.common.messages import SharePublished
+from chorus.common.networks import PUBLISHABLE, client_for
+from chorus.common.ops import serve_ops
+from chorus.common.topology import METRICS_SHARES
+from chorus.common.wakeup import Wakeup, asyncpg_dsn
+from chorus.metrics.collector import Collector
+from chorus.metrics.gauges import run_gauges
+from chorus.metrics.handlers import MetricsHandlers
+from chorus.metrics.settings import MetricsSettings
+
+
+async def serve(settings: MetricsSettings, stop: asyncio.Event) -> None:
+    box = CredentialsBox(settings.credentials_key.get_secret_value())
+    db = open_database(settings, application_name="chorus-metrics")
+    bus = await Bus.connect(settings, name="chorus-metrics")
+    http = httpx.AsyncClient(timeout=settings.http_timeout_seconds)
+    # The channel only wakes the collector early; it never carries work.
+    wakeup = Wakeup(asyncpg_dsn(settings.database_url), "chorus_readbacks")
+    collector = Collector(
+        db=db,
+        clients={n: client_for(n, http=http) for n in PUBLISHABLE},
+        credentials=box,
+        wakeup=wakeup,
+        batch_size=settings.readback_batch,
+        max_attempts=settings.readback_attempts,
+        poll_seconds=settings.poll_seconds,
+    )
+    handlers = MetricsHandlers(db=db, readback_after=settings.readback_after, poke=wakeup.poke)
+    consumer = Consumer(
+        bus=bus,
+        queue=METRICS_SHARES,
+        model=SharePublished,
+        handler=handlers.share_published,
+        prefetch=settings.consumer_prefetch,
+    )
+
+    async def health() -> dict[str, bool]:
+        return {"database": await database_ok(db), "bus": bus_ok(bus)}
+
+    async def gauges(stop: asyncio.Event) -> None:
+        await run_gauges(db, every=settings.gauge_refresh_seconds, stop=stop)
+
+    try:
+        async with (
+            wakeup,
+            serve_ops(host=settings.ops_host, port=settings.ops_port, health=health),
+            supervise(collector.run, gauges, stop=stop),
+        ):
+            await consumer.start()
+            await stop.wait()
+            await consumer.stop(grace=settings.shutdown_grace_seconds)
+    finally:
+        await http.aclose()
+        await bus.close()
+        await db.close()
+
+
+def main() -> None:
+    settings = MetricsSettings()
+    configure_logging(settings.log_level)
+    run(lambda stop: serve(settings, stop))
+
+
+if __name__ == "__main__":
+    main()

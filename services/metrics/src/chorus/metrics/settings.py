@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from chorus.common.settings import ServiceSettings
+
+__all__ = ["MetricsSettings"]
+
+
+class MetricsSettings(ServiceSettings):
+    # Seconds after publishing at which counts are read back: at once, then decaying.
+    readback_after: tuple[int, ...] = (0, 3600, 6 * 3600, 24 * 3600, 3 * 86400, 7 * 86400)
+    readback_batch: int = Field(default=200, ge=1, le=5000)
+    readback_attempts: int = Field(default=5, ge=1)
+    poll_seconds: float = Field(default=5.0, gt=0)
+    gauge_refresh_seconds: float = Field(default=15.0, gt=0)
+    http_timeout_seconds: float = Field(default=15.0, gt=0)
+    consumer_prefetch: int = Field(default=100, ge=1)

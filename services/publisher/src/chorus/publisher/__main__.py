@@ -1,0 +1,72 @@
+"""`NETWORK=mastodon python -m chorus.publisher`: posts one network's shares."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from chorus.common.bus import Bus, Consumer
+from chorus.common.credentials import CredentialsBox
+from chorus.common.db import open_database
+from chorus.common.health import bus_ok, database_ok
+from chorus.common.lifecycle import configure_logging, run, supervise
+from chorus.common.messages import ShareRequested
+from chorus.common.networks import client_for
+from chorus.common.ops import serve_ops
+from chorus.common.outbox import OutboxRelay
+from chorus.common.topology import publisher_queue
+from chorus.publisher.handlers import PublisherHandlers
+from chorus.publisher.settings import PublisherSettings
+
+
+async def serve(settings: PublisherSettings, stop: asyncio.Event) -> None:
+    box = CredentialsBox(settings.credentials_key.get_secret_value())
+    name = f"chorus-publisher-{settings.network.value}"
+    db = open_database(settings, application_name=name)
+    bus = await Bus.connect(settings, name=name)
+    http = httpx.AsyncClient(
+        timeout=settings.http_timeout_seconds,
+        limits=httpx.Limits(
+            max_connections=settings.http_max_connections,
+            max_keepalive_connections=settings.http_max_connections,
+        ),
+    )
+    handlers = PublisherHandlers(
+        db=db, client=client_for(settings.network, http=http), credentials=box
+    )
+    consumer = Consumer(
+        bus=bus,
+        queue=publisher_queue(settings.network),
+        model=ShareRequested,
+        handler=handlers.share_requested,
+        prefetch=settings.prefetch,
+    )
+    relay = OutboxRelay(db=db, bus=bus, database_url=settings.database_url)
+
+    async def health() -> dict[str, bool]:
+        return {"database": await database_ok(db), "bus": bus_ok(bus)}
+
+    try:
+        async with (
+            serve_ops(host=settings.ops_host, port=settings.ops_port, health=health),
+            supervise(relay.run, stop=stop),
+        ):
+            await consumer.start()
+            await stop.wait()
+            # Posts in flight finish and record their outcome; the rest go back to the queue.
+            await consumer.stop(grace=settings.shutdown_grace_seconds)
+    finally:
+        await http.aclose()
+        await bus.close()
+        await db.close()
+
+
+def main() -> None:
+    settings = PublisherSettings()  # type: ignore[call-arg]  # network comes from NETWORK
+    configure_logging(settings.log_level)
+    run(lambda stop: serve(settings, stop))
+
+
+if __name__ == "__main__":
+    main()

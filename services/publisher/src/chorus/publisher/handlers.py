@@ -1,0 +1,95 @@
+"""Posting one share: claim it (intent recorded), call the network, record the outcome.
+
+Exactly once on the network: the idempotency key is fixed when the share is staged, so a
+redelivery after a crash, a timeout after the post was stored, or a duplicate message all
+reach the network with the same key, and the network returns the original post.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from chorus.common.credentials import CredentialsBox
+from chorus.common.db import Database
+from chorus.common.failures import (
+    MessageRejected,
+    PermanentFailure,
+    RateLimited,
+    TransientFailure,
+)
+from chorus.common.messages import ShareRequested
+from chorus.common.networks import AccountAccess, NetworkClient, render_post
+from chorus.common.retry import PUBLISH_ATTEMPTS, backoff
+from chorus.common.telemetry import NETWORK_REQUEST_SECONDS, SHARES_OUTCOMES
+from chorus.publisher import shares
+from chorus.publisher.shares import ShareJob
+
+__all__ = ["PublisherHandlers"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PublisherHandlers:
+    db: Database
+    client: NetworkClient
+    credentials: CredentialsBox
+
+    async def share_requested(self, request: ShareRequested) -> None:
+        if request.network != self.client.network:
+            raise MessageRejected(
+                f"{request.network.value} share on the {self.client.network.value} queue"
+            )
+        async with self.db.sessions.begin() as session:
+            job = await shares.claim(
+                session=session, share_id=request.share_id, org_id=request.org_id
+            )
+        if job is None:
+            return  # Already has an outcome, or delayed until later: nothing to do now.
+        if job.account_status != "connected":
+            await self._fail(job, "the account was disconnected", spent=0)
+            return
+        secrets = self.credentials.open(job.credentials)
+        access = AccountAccess(base_url=job.base_url, access_token=secrets["access_token"])
+        text = render_post(network=job.network, message=job.message, url=job.url)
+        network = job.network.value
+        try:
+            with NETWORK_REQUEST_SECONDS.labels(network, "post").time():
+                result = await self.client.post(
+                    account=access, text=text, idempotency_key=job.idempotency_key
+                )
+        except RateLimited as exc:
+            # The network's own reset time; the share waits in the database, not here.
+            SHARES_OUTCOMES.labels(network, "delayed").inc()
+            async with self.db.sessions.begin() as session:
+                await shares.delay(
+                    session=session, job=job, until=exc.until, reason=exc.reason, spent=0
+                )
+        except TransientFailure as exc:
+            attempt = job.attempts + 1
+            if attempt >= PUBLISH_ATTEMPTS:
+                await self._fail(job, f"gave up after {attempt} attempts: {exc.reason}", spent=1)
+                return
+            SHARES_OUTCOMES.labels(network, "retried").inc()
+            async with self.db.sessions.begin() as session:
+                await shares.delay(
+                    session=session,
+                    job=job,
+                    until=datetime.now(UTC) + backoff(attempt),
+                    reason=exc.reason,
+                    spent=1,
+                )
+        except PermanentFailure as exc:
+            await self._fail(job, exc.reason, spent=1)
+        else:
+            SHARES_OUTCOMES.labels(network, "published").inc()
+            async with self.db.sessions.begin() as session:
+                await shares.mark_published(session=session, job=job, result=result)
+
+    async def _fail(self, job: ShareJob, reason: str, *, spent: int) -> None:
+        log.warning("share %s failed: %s", job.share_id, reason)
+        SHARES_OUTCOMES.labels(job.network.value, "failed").inc()
+        async with self.db.sessions.begin() as session:
+            await shares.fail(session=session, job=job, reason=reason, spent=spent)

@@ -1,0 +1,148 @@
+"""The share's state machine as the publisher drives it. Each step is one statement or one
+transaction, so a crash between two steps leaves a state the next delivery can resume from."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chorus.common.messages import ShareFailed, SharePublished
+from chorus.common.networks import Network, PostResult
+from chorus.common.outbox import add_events
+
+__all__ = ["ShareJob", "claim", "delay", "fail", "mark_published"]
+
+
+@dataclass(frozen=True)
+class ShareJob:
+    share_id: uuid.UUID
+    org_id: uuid.UUID
+    campaign_id: uuid.UUID
+    account_id: uuid.UUID
+    network: Network
+    idempotency_key: str
+    attempts: int
+    message: str
+    url: str
+    base_url: str
+    credentials: bytes
+    account_status: str
+
+
+# Records the intent before any network call. A share already `publishing` is taken again:
+# its earlier attempt died mid-call, and the retry carries the same idempotency key. A share
+# that was delayed (planned in the future) or has an outcome is left alone.
+_CLAIM = text(
+    """
+    UPDATE shares s SET status = 'publishing', updated_at = now()
+    FROM accounts a, campaigns c
+    WHERE s.id = :share_id AND s.org_id = :org_id
+      AND a.id = s.account_id AND c.id = s.campaign_id
+      AND (s.status IN ('queued', 'publishing')
+           OR (s.status = 'planned' AND s.planned_at <= now()))
+    RETURNING s.id, s.org_id, s.campaign_id, s.account_id, s.network, s.idempotency_key,
+              s.attempts, c.message, c.url, a.base_url, a.credentials, a.status AS account_status
+    """
+)
+_PUBLISHED = text(
+    """
+    UPDATE shares SET status = 'published', remote_id = :remote_id, remote_url = :remote_url,
+        published_at = now(), reason = NULL, updated_at = now()
+    WHERE id = :share_id AND status = 'publishing'
+    RETURNING published_at
+    """
+)
+_FAILED = text(
+    """
+    UPDATE shares SET status = 'failed', reason = :reason, attempts = attempts + :spent,
+        updated_at = now()
+    WHERE id = :share_id AND status = 'publishing'
+    RETURNING id
+    """
+)
+_DELAYED = text(
+    """
+    UPDATE shares SET status = 'planned', planned_at = :until, reason = :reason,
+        attempts = attempts + :spent, updated_at = now()
+    WHERE id = :share_id AND status = 'publishing'
+    """
+)
+
+
+async def claim(
+    *, session: AsyncSession, share_id: uuid.UUID, org_id: uuid.UUID
+) -> ShareJob | None:
+    row = (await session.execute(_CLAIM, {"share_id": share_id, "org_id": org_id})).first()
+    if row is None:
+        return None
+    return ShareJob(
+        share_id=row.id,
+        org_id=row.org_id,
+        campaign_id=row.campaign_id,
+        account_id=row.account_id,
+        network=Network(row.network),
+        idempotency_key=row.idempotency_key,
+        attempts=row.attempts,
+        message=row.message,
+        url=row.url,
+        base_url=row.base_url,
+        credentials=row.credentials,
+        account_status=row.account_status,
+    )
+
+
+async def mark_published(*, session: AsyncSession, job: ShareJob, result: PostResult) -> None:
+    published_at: datetime | None = await session.scalar(
+        _PUBLISHED,
+        {"share_id": job.share_id, "remote_id": result.remote_id, "remote_url": result.url},
+    )
+    if published_at is None:
+        return  # Another delivery recorded the outcome first.
+    await add_events(
+        session,
+        [
+            SharePublished(
+                share_id=job.share_id,
+                org_id=job.org_id,
+                campaign_id=job.campaign_id,
+                account_id=job.account_id,
+                network=job.network,
+                remote_id=result.remote_id,
+                published_at=published_at,
+            )
+        ],
+    )
+
+
+async def fail(*, session: AsyncSession, job: ShareJob, reason: str, spent: int) -> None:
+    failed = await session.scalar(
+        _FAILED, {"share_id": job.share_id, "reason": reason[:1000], "spent": spent}
+    )
+    if failed is None:
+        return
+    await add_events(
+        session,
+        [
+            ShareFailed(
+                share_id=job.share_id,
+                org_id=job.org_id,
+                campaign_id=job.campaign_id,
+                network=job.network,
+                reason=reason[:1000],
+            )
+        ],
+    )
+
+
+async def delay(
+    *, session: AsyncSession, job: ShareJob, until: datetime, reason: str, spent: int
+) -> None:
+    """Hand the share back to the scheduler for `until`: a wait never holds a message."""
+    await session.execute(
+        _DELAYED,
+        {"share_id": job.share_id, "until": until, "reason": reason[:1000], "spent": spent},
+    )

@@ -1,0 +1,28 @@
+"""The scheduler's message handlers: plain typed functions, settled by chorus.common.bus."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from chorus.common.db import Database
+from chorus.common.messages import CampaignCreated
+from chorus.scheduler.staging import stage_shares
+
+__all__ = ["SchedulerHandlers"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SchedulerHandlers:
+    db: Database
+
+    async def campaign_created(self, event: CampaignCreated) -> None:
+        # One transaction: a crash mid-way stages nothing, and the redelivery stages it all.
+        async with self.db.sessions.begin() as session:
+            staged = await stage_shares(
+                session=session, campaign_id=event.campaign_id, org_id=event.org_id
+            )
+        if staged is not None:
+            log.info("campaign %s: %d shares staged", event.campaign_id, staged)
