@@ -48,7 +48,7 @@ _STALE = text(
     UPDATE shares SET status = 'planned', planned_at = now(), updated_at = now()
     WHERE id IN (
         SELECT id FROM shares
-        WHERE status IN ('queued', 'publishing') AND updated_at < now() - :age
+        WHERE status IN ('queued', 'publishing') AND updated_at < now() - CAST(:age AS interval)
         LIMIT 10000 FOR UPDATE SKIP LOCKED
     )
     """

@@ -1,0 +1,97 @@
+"""`python -m chorus.devstack run`: the whole stack for a developer (what `make run` does)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from chorus.devstack.processes import port_open
+from chorus.devstack.stack import Stack
+
+ROOT = Path(__file__).resolve().parents[5]
+
+
+def _port(preferred: int) -> int | None:
+    return None if port_open(preferred) else preferred
+
+
+def run(args: argparse.Namespace) -> int:
+    root = ROOT / ".run"
+    # The simulator forgets its accounts when it stops, so every run starts from scratch.
+    shutil.rmtree(root, ignore_errors=True)
+    stack = Stack(
+        root=root,
+        durable=True,
+        pg_port=_port(55432),
+        mq_port=_port(55672),
+        gateway_port=_port(args.port) or None,
+        sim_port=_port(8090),
+    )
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    try:
+        print("starting PostgreSQL and RabbitMQ ...", flush=True)
+        stack.start_servers()
+        stack.migrate()
+        stack.start_simulator()
+        for name in ("gateway", "scheduler", "publisher", "metrics"):
+            print(f"starting {name} ...", flush=True)
+            stack.start_service(name)
+        key = stack.create_organisation("Demo organisation")
+        stack.seed_ambassadors(api_key=key, count=args.ambassadors, followers=250)
+        _banner(stack, key, args.ambassadors)
+        while not stopping.wait(1.0):
+            dead = [s.name for s in stack.services.values() if not s.alive()]
+            if dead:
+                print(f"stopped unexpectedly: {', '.join(dead)} (logs in {root}/logs)")
+                return 1
+        return 0
+    finally:
+        print("\nstopping everything ...", flush=True)
+        stack.stop()
+
+
+def _banner(stack: Stack, key: str, ambassadors: int) -> None:
+    gw = stack.gateway_url
+    print(
+        f"""
+Chorus is running.
+  API           {gw}   (docs: {gw}/docs)
+  simulator     {stack.sim_url}/_sim/stats
+  PostgreSQL    {stack.database_url}
+  RabbitMQ      {stack.amqp_url}
+  logs          {stack.root}/logs/
+  {ambassadors} demo ambassadors, each with a Mastodon account at the simulator.
+
+API key: {key}
+
+Create a campaign:
+  curl -s -X POST {gw}/v1/campaigns \\
+    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\
+    -d '{{"title": "Launch", "url": "https://example.com/launch", "message": "We shipped!", "networks": ["mastodon"]}}'
+
+Then follow it (use the "id" it returned):
+  curl -s {gw}/v1/campaigns/<id> -H 'Authorization: Bearer {key}'
+
+Ctrl-C stops everything.""",
+        flush=True,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m chorus.devstack")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_cmd = commands.add_parser("run", help="run the whole stack locally")
+    run_cmd.add_argument("--port", type=int, default=8000, help="gateway port")
+    run_cmd.add_argument("--ambassadors", type=int, default=5)
+    args = parser.parse_args()
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
