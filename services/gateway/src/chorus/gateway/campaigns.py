@@ -7,7 +7,7 @@ import uuid
 from collections import defaultdict
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chorus.common.messages import CampaignCreated
@@ -128,7 +128,7 @@ async def _reach(
         select(MetricSample)
         .where(MetricSample.campaign_id == campaign_id, MetricSample.org_id == org_id)
         .order_by(MetricSample.share_id, MetricSample.taken_at.desc())
-        .distinct(MetricSample.share_id)
+        .ext(distinct_on(MetricSample.share_id))
         .subquery()
     )
     # SUM over only NULLs is NULL: a metric the network never reports stays "not available".

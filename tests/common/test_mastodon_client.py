@@ -1,0 +1,127 @@
+"""The Mastodon client against the simulator's contract (in-process) and against answers the
+simulator would never give (MockTransport)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from chorus.common.failures import PermanentFailure, RateLimited, TransientFailure
+from chorus.common.networks import AccountAccess
+from chorus.common.networks.mastodon import MastodonClient
+from chorus.netsim import SimState
+from tests.factories import sim_accounts
+
+
+async def _account(sim_http: httpx.AsyncClient, followers: int = 7) -> AccountAccess:
+    [sim] = await sim_accounts(sim_http, count=1, followers=followers)
+    return AccountAccess(base_url=sim["base_url"], access_token=sim["token"])
+
+
+async def test_post_returns_the_status_id_and_the_rate_budget(
+    sim_http: httpx.AsyncClient, sim_state: SimState
+) -> None:
+    client = MastodonClient(http=sim_http)
+    account = await _account(sim_http)
+    result = await client.post(account=account, text="hi", idempotency_key="k")
+    assert result.remote_id in sim_state.posts
+    assert result.budget is not None and result.budget.remaining == 299
+    assert result.budget.reset_at is not None and result.budget.reset_at > datetime.now(UTC)
+
+
+async def test_same_idempotency_key_gives_the_same_post(
+    sim_http: httpx.AsyncClient, sim_state: SimState
+) -> None:
+    client = MastodonClient(http=sim_http)
+    account = await _account(sim_http)
+    first = await client.post(account=account, text="hi", idempotency_key="k")
+    again = await client.post(account=account, text="hi", idempotency_key="k")
+    assert again.remote_id == first.remote_id
+    assert len(sim_state.posts) == 1
+
+
+async def test_429_is_rate_limited_until_the_networks_reset(sim_http: httpx.AsyncClient) -> None:
+    client = MastodonClient(http=sim_http)
+    account = await _account(sim_http)
+    await sim_http.post("/_sim/faults", json={"next": ["429"]})
+    with pytest.raises(RateLimited) as caught:
+        await client.post(account=account, text="hi", idempotency_key="k")
+    assert caught.value.until > datetime.now(UTC)
+
+
+async def test_5xx_is_transient_and_401_is_permanent(sim_http: httpx.AsyncClient) -> None:
+    client = MastodonClient(http=sim_http)
+    account = await _account(sim_http)
+    await sim_http.post("/_sim/faults", json={"next": ["503"]})
+    with pytest.raises(TransientFailure):
+        await client.post(account=account, text="hi", idempotency_key="k")
+    revoked = AccountAccess(base_url=account.base_url, access_token="revoked")
+    with pytest.raises(PermanentFailure, match="invalid"):
+        await client.post(account=revoked, text="hi", idempotency_key="k")
+
+
+async def test_too_long_text_is_permanent(sim_http: httpx.AsyncClient) -> None:
+    client = MastodonClient(http=sim_http)
+    with pytest.raises(PermanentFailure, match="character limit"):
+        await client.post(account=await _account(sim_http), text="x" * 501, idempotency_key="k")
+
+
+async def test_counts_and_followers_read_back(
+    sim_http: httpx.AsyncClient, sim_state: SimState
+) -> None:
+    client = MastodonClient(http=sim_http)
+    account = await _account(sim_http, followers=321)
+    posted = await client.post(account=account, text="hi", idempotency_key="k")
+    await sim_http.post(f"/_sim/posts/{posted.remote_id}/counts", json={"likes": 4, "reshares": 2})
+    counts = await client.read_counts(account=account, remote_ids=[posted.remote_id, "404"])
+    assert set(counts) == {posted.remote_id}
+    assert counts[posted.remote_id].likes == 4 and counts[posted.remote_id].reshares == 2
+    assert counts[posted.remote_id].impressions is None  # Mastodon has none: not zero.
+    assert await client.read_followers(account=account) == 321
+
+
+def _mock(handler: Any) -> MastodonClient:
+    return MastodonClient(http=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+
+
+ACCOUNT = AccountAccess(base_url="http://mastodon.test", access_token="t")
+
+
+async def test_timeout_after_sending_is_ambiguous() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("no answer", request=request)
+
+    with pytest.raises(TransientFailure) as caught:
+        await _mock(handler).post(account=ACCOUNT, text="hi", idempotency_key="k")
+    assert caught.value.ambiguous
+
+
+async def test_connection_refused_is_not_ambiguous() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    with pytest.raises(TransientFailure) as caught:
+        await _mock(handler).post(account=ACCOUNT, text="hi", idempotency_key="k")
+    assert not caught.value.ambiguous
+
+
+@pytest.mark.parametrize("body", [b"not json", b'{"no_id": 1}', b'{"id": 12}', b"[]"])
+async def test_a_malformed_success_answer_is_ambiguous_not_a_crash(body: bytes) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body)
+
+    with pytest.raises(TransientFailure) as caught:
+        await _mock(handler).post(account=ACCOUNT, text="hi", idempotency_key="k")
+    assert caught.value.ambiguous
+
+
+async def test_429_without_reset_header_still_waits() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, json={"error": "Too many requests"})
+
+    with pytest.raises(RateLimited) as caught:
+        await _mock(handler).post(account=ACCOUNT, text="hi", idempotency_key="k")
+    assert (caught.value.until - datetime.now(UTC)).total_seconds() > 30

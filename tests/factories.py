@@ -1,0 +1,101 @@
+"""Rows for tests, written straight to the real database (the API's own tests use the API)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy import insert, select
+
+from chorus.common.credentials import CredentialsBox
+from chorus.common.db import Database
+from chorus.common.models import Account, Ambassador, Campaign, Organisation, Share
+from chorus.gateway.auth import hash_api_key, new_api_key
+
+
+@dataclass(frozen=True)
+class Org:
+    id: uuid.UUID
+    api_key: str
+
+
+async def make_org(db: Database, *, name: str) -> Org:
+    key = new_api_key()
+    async with db.sessions.begin() as session:
+        org_id = await session.scalar(
+            insert(Organisation)
+            .values(name=name, api_key_hash=hash_api_key(key))
+            .returning(Organisation.id)
+        )
+    assert org_id is not None
+    return Org(id=org_id, api_key=key)
+
+
+async def sim_accounts(
+    sim: httpx.AsyncClient, *, count: int, followers: int = 10
+) -> list[dict[str, Any]]:
+    response = await sim.post(
+        "/_sim/accounts", json={"count": count, "username": "amb", "followers": followers}
+    )
+    response.raise_for_status()
+    accounts: list[dict[str, Any]] = response.json()
+    return accounts
+
+
+async def make_accounts(
+    db: Database,
+    *,
+    org: Org,
+    box: CredentialsBox,
+    sim: list[dict[str, Any]],
+    status: str = "connected",
+) -> list[uuid.UUID]:
+    """One ambassador per simulator account, each with that Mastodon account connected."""
+    ids = []
+    async with db.sessions.begin() as session:
+        for i, account in enumerate(sim):
+            ambassador_id = await session.scalar(
+                insert(Ambassador)
+                .values(org_id=org.id, external_id=f"a-{uuid.uuid4().hex[:8]}-{i}",
+                        display_name=f"A {i}")
+                .returning(Ambassador.id)
+            )  # fmt: skip
+            account_id = await session.scalar(
+                insert(Account)
+                .values(
+                    org_id=org.id,
+                    ambassador_id=ambassador_id,
+                    network="mastodon",
+                    handle=account["username"],
+                    base_url=account["base_url"],
+                    credentials=box.seal({"access_token": account["token"]}),
+                    status=status,
+                )
+                .returning(Account.id)
+            )
+            assert account_id is not None
+            ids.append(account_id)
+    return ids
+
+
+async def make_campaign(
+    db: Database, *, org: Org, message: str = "Hello", networks: tuple[str, ...] = ("mastodon",)
+) -> uuid.UUID:
+    async with db.sessions.begin() as session:
+        campaign_id = await session.scalar(
+            insert(Campaign)
+            .values(org_id=org.id, title="T", url="https://example.com/a", message=message,
+                    networks=list(networks))
+            .returning(Campaign.id)
+        )  # fmt: skip
+    assert campaign_id is not None
+    return campaign_id
+
+
+async def share_rows(db: Database, campaign_id: uuid.UUID) -> list[Share]:
+    async with db.sessions() as session:
+        return list(
+            await session.scalars(select(Share).where(Share.campaign_id == campaign_id))
+        )

@@ -1,0 +1,171 @@
+"""POST/GET /v1/campaigns on the real database."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select, text
+
+from chorus.common.db import Database
+from chorus.common.models import Campaign, OutboxEvent
+from tests.factories import Org, make_org
+
+pytestmark = pytest.mark.integration
+
+GOOD = {
+    "title": "Launch",
+    "url": "https://example.com/launch",
+    "message": "We shipped!",
+    "networks": ["mastodon"],
+}
+
+
+def _auth(org: Org) -> dict[str, str]:
+    return {"Authorization": f"Bearer {org.api_key}"}
+
+
+async def _rows(db: Database) -> tuple[int, int]:
+    async with db.sessions() as session:
+        campaigns = await session.scalar(select(func.count()).select_from(Campaign))
+        events = await session.scalar(select(func.count()).select_from(OutboxEvent))
+    return int(campaigns or 0), int(events or 0)
+
+
+async def test_create_writes_campaign_and_event_together(
+    api: httpx.AsyncClient, org: Org, clean_db: Database
+) -> None:
+    response = await api.post("/v1/campaigns", json=GOOD, headers=_auth(org))
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["status"] == "accepted" and body["shares"]["total"] == 0
+    assert response.headers["location"] == f"/v1/campaigns/{body['id']}"
+    async with clean_db.sessions() as session:
+        event = await session.scalar(select(OutboxEvent))
+    assert event is not None and event.routing_key == "campaign.created"
+    assert event.payload == {"campaign_id": body["id"], "org_id": str(org.id)}
+
+
+BAD: list[tuple[str, dict[str, str], Any, int]] = [
+    ("malformed json", {}, b'{"title": "x",', 400),
+    ("unknown network", {}, {**GOOD, "networks": ["myspace"]}, 422),
+    ("not yet publishable", {}, {**GOOD, "networks": ["linkedin"]}, 422),
+    ("oversized text", {}, {**GOOD, "message": "x" * 600}, 422),
+    ("missing field", {}, {k: v for k, v in GOOD.items() if k != "url"}, 422),
+    ("extra field", {}, {**GOOD, "admin": True}, 422),
+    ("not a url", {}, {**GOOD, "url": "javascript:alert(1)"}, 422),
+    ("no networks", {}, {**GOOD, "networks": []}, 422),
+    ("body too large", {}, {**GOOD, "message": "x" * 20_000}, 413),
+    ("not json", {"Content-Type": "text/plain"}, b"hello", 415),
+]
+
+
+@pytest.mark.parametrize(("case", "headers", "body", "status"), BAD, ids=[b[0] for b in BAD])
+async def test_bad_input_is_a_problem_and_writes_nothing(
+    api: httpx.AsyncClient,
+    org: Org,
+    clean_db: Database,
+    case: str,
+    headers: dict[str, str],
+    body: Any,
+    status: int,
+) -> None:
+    all_headers = {**_auth(org), **headers}
+    if isinstance(body, bytes):
+        all_headers.setdefault("Content-Type", "application/json")
+        response = await api.post("/v1/campaigns", content=body, headers=all_headers)
+    else:
+        response = await api.post("/v1/campaigns", json=body, headers=all_headers)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == status and problem["detail"]
+    assert "Traceback" not in response.text
+    assert await _rows(clean_db) == (0, 0)
+
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Bearer wrong-key", "Basic abc"])
+async def test_missing_or_wrong_key_is_401_and_writes_nothing(
+    api: httpx.AsyncClient, org: Org, clean_db: Database, header: str | None
+) -> None:
+    headers = {} if header is None else {"Authorization": header}
+    response = await api.post("/v1/campaigns", json=GOOD, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert await _rows(clean_db) == (0, 0)
+
+
+async def test_idempotency_key_replays_the_first_campaign(
+    api: httpx.AsyncClient, org: Org, clean_db: Database
+) -> None:
+    headers = {**_auth(org), "Idempotency-Key": "cms-42"}
+    first = await api.post("/v1/campaigns", json=GOOD, headers=headers)
+    again = await api.post("/v1/campaigns", json=GOOD, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    assert await _rows(clean_db) == (1, 1)
+    other = await api.post("/v1/campaigns", json={**GOOD, "title": "Other"}, headers=headers)
+    assert other.status_code == 422 and "Idempotency-Key" in other.json()["detail"]
+    assert await _rows(clean_db) == (1, 1)
+
+
+async def test_an_organisation_never_sees_anothers_campaign(
+    api: httpx.AsyncClient, org: Org, clean_db: Database
+) -> None:
+    created = await api.post("/v1/campaigns", json=GOOD, headers=_auth(org))
+    campaign_id = created.json()["id"]
+    other = await make_org(clean_db, name="other")
+    assert (await api.get(f"/v1/campaigns/{campaign_id}", headers=_auth(other))).status_code == 404
+    assert (await api.get(f"/v1/campaigns/{campaign_id}", headers=_auth(org))).status_code == 200
+    unknown = await api.get(f"/v1/campaigns/{uuid.uuid4()}", headers=_auth(org))
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == "application/problem+json"
+
+
+async def test_report_counts_shares_and_keeps_unavailable_apart_from_zero(
+    api: httpx.AsyncClient, org: Org, clean_db: Database
+) -> None:
+    campaign_id = (await api.post("/v1/campaigns", json=GOOD, headers=_auth(org))).json()["id"]
+    async with clean_db.sessions.begin() as session:
+        amb = await session.scalar(text(
+            "INSERT INTO ambassadors (org_id, external_id, display_name) "
+            "VALUES (:org, 'e1', 'E') RETURNING id"), {"org": org.id})  # fmt: skip
+        for i, status in enumerate(("published", "published", "failed")):
+            account = await session.scalar(text(
+                "INSERT INTO accounts (org_id, ambassador_id, network, handle, base_url, "
+                "credentials) VALUES (:org, :amb, 'mastodon', :h, 'http://m', '') RETURNING id"),
+                {"org": org.id, "amb": amb, "h": f"h{i}"})  # fmt: skip
+            share = await session.scalar(text(
+                "INSERT INTO shares (org_id, campaign_id, account_id, network, status, "
+                "idempotency_key) VALUES (:org, :c, :a, 'mastodon', :s, :k) RETURNING id"),
+                {"org": org.id, "c": campaign_id, "a": account, "s": status, "k": f"k{i}"})  # fmt: skip
+            if status == "published":
+                await session.execute(text(
+                    "INSERT INTO metric_samples (org_id, share_id, campaign_id, network, "
+                    "reshares, likes, replies, impressions, followers) "
+                    "VALUES (:org, :s, :c, 'mastodon', 1, 2, 0, NULL, 100)"),
+                    {"org": org.id, "s": share, "c": campaign_id})  # fmt: skip
+    report = (await api.get(f"/v1/campaigns/{campaign_id}", headers=_auth(org))).json()
+    assert report["shares"] == {
+        "total": 3,
+        "by_status": {"published": 2, "failed": 1},
+        "by_network": {"mastodon": {"published": 2, "failed": 1}},
+    }
+    assert report["reach"]["mastodon"] == {
+        "shares_measured": 2,
+        "potential_reach": 200,
+        "reshares": 2,
+        "likes": 4,
+        "replies": 0,
+        "impressions": None,
+    }
+
+
+async def test_health_and_metrics(api: httpx.AsyncClient) -> None:
+    health = await api.get("/healthz")
+    assert health.status_code == 200 and "database ok" in health.text
+    metrics = await api.get("/metrics")
+    assert "chorus_outbox_relayed_total" in metrics.text

@@ -1,0 +1,56 @@
+"""Waiting on real servers: poll with a deadline, never a bare sleep."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import aio_pika
+
+from chorus.common.bus import Bus
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    *,
+    until: Callable[[T], bool],
+    timeout: float = 20.0,
+    interval: float = 0.05,
+) -> T:
+    """Call `probe` until its value satisfies `until`; fail with the last value on deadline."""
+    deadline = time.monotonic() + timeout
+    value = await probe()
+    while not until(value):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
+        await asyncio.sleep(interval)
+        value = await probe()
+    return value
+
+
+async def queue_depth(bus: Bus, name: str) -> int:
+    channel = await bus.channel(prefetch=1)
+    try:
+        queue = await channel.get_queue(name, ensure=True)
+        declared = await queue.declare()
+        count = declared.message_count
+        return int(count or 0)
+    finally:
+        await channel.close()
+
+
+async def publish_raw(bus: Bus, *, routing_key: str, body: bytes) -> None:
+    """Put bytes on the bus as a careless producer would, bypassing the typed contract."""
+    channel = await bus.connection.channel()
+    try:
+        exchange = await channel.get_exchange(bus.settings.exchange)
+        await exchange.publish(
+            aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key=routing_key,
+        )
+    finally:
+        await channel.close()

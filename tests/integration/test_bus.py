@@ -1,0 +1,118 @@
+"""The one place that settles messages, on a real RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from chorus.common.bus import Bus, Consumer
+from chorus.common.failures import MessageRejected
+from chorus.common.messages import CampaignCreated
+from chorus.common.topology import DEAD_LETTER_QUEUE, SCHEDULER_CAMPAIGNS
+from tests.integration.helpers import eventually, publish_raw, queue_depth
+
+pytestmark = pytest.mark.integration
+
+
+def _event() -> CampaignCreated:
+    return CampaignCreated(campaign_id=uuid.uuid4(), org_id=uuid.uuid4())
+
+
+async def test_handled_messages_are_acked(bus: Bus) -> None:
+    seen: list[CampaignCreated] = []
+    consumer = Consumer(bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated,
+                        handler=_append(seen))  # fmt: skip
+    await consumer.start()
+    events = [_event() for _ in range(20)]
+    for event in events:
+        await bus.publish(event)
+    await eventually(lambda: _len(seen), until=lambda n: n == 20)
+    await consumer.stop(grace=5)
+    assert {e.campaign_id for e in seen} == {e.campaign_id for e in events}
+    assert await queue_depth(bus, SCHEDULER_CAMPAIGNS.name) == 0
+
+
+async def test_malformed_message_is_dead_lettered_and_consumer_goes_on(bus: Bus) -> None:
+    seen: list[CampaignCreated] = []
+    consumer = Consumer(bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated,
+                        handler=_append(seen))  # fmt: skip
+    await consumer.start()
+    await publish_raw(bus, routing_key="campaign.created", body=b"{not json")
+    await publish_raw(bus, routing_key="campaign.created", body=b'{"campaign_id": "nope"}')
+    good = _event()
+    await bus.publish(good)
+    await eventually(lambda: _len(seen), until=lambda n: n == 1)
+    assert seen == [good]
+    assert await eventually(
+        lambda: queue_depth(bus, DEAD_LETTER_QUEUE), until=lambda n: n == 2
+    ) == 2
+    await consumer.stop(grace=5)
+
+
+async def test_a_message_that_keeps_failing_stops_at_the_delivery_limit(bus: Bus) -> None:
+    attempts: list[int] = []
+
+    async def broken(_event: CampaignCreated) -> None:
+        attempts.append(1)
+        raise RuntimeError("dependency down")
+
+    consumer = Consumer(bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated,
+                        handler=broken)  # fmt: skip
+    await consumer.start()
+    await bus.publish(_event())
+    await eventually(lambda: queue_depth(bus, DEAD_LETTER_QUEUE), until=lambda n: n == 1)
+    await consumer.stop(grace=5)
+    # delivery_limit=3 in the test settings: the first delivery plus three redeliveries.
+    assert len(attempts) == 4
+
+
+async def test_rejected_message_is_dead_lettered_at_once(bus: Bus) -> None:
+    calls: list[int] = []
+
+    async def refuse(_event: CampaignCreated) -> None:
+        calls.append(1)
+        raise MessageRejected("never valid")
+
+    consumer = Consumer(bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated,
+                        handler=refuse)  # fmt: skip
+    await consumer.start()
+    await bus.publish(_event())
+    await eventually(lambda: queue_depth(bus, DEAD_LETTER_QUEUE), until=lambda n: n == 1)
+    await consumer.stop(grace=5)
+    assert calls == [1]
+
+
+async def test_stop_lets_in_flight_work_finish_and_returns_the_rest(bus: Bus) -> None:
+    started = asyncio.Event()
+    release = asyncio.Event()
+    finished: list[CampaignCreated] = []
+
+    async def slow(event: CampaignCreated) -> None:
+        started.set()
+        await release.wait()
+        finished.append(event)
+
+    consumer = Consumer(bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated,
+                        handler=slow, prefetch=1)  # fmt: skip
+    await consumer.start()
+    for _ in range(3):
+        await bus.publish(_event())
+    await asyncio.wait_for(started.wait(), 10)
+    stopping = asyncio.create_task(consumer.stop(grace=10))
+    release.set()
+    await stopping
+    assert len(finished) == 1  # the one in flight completed; nothing new was taken
+    assert await queue_depth(bus, SCHEDULER_CAMPAIGNS.name) == 2
+
+
+def _append(into: list[CampaignCreated]):  # type: ignore[no-untyped-def]
+    async def handler(event: CampaignCreated) -> None:
+        into.append(event)
+
+    return handler
+
+
+async def _len(items: list[CampaignCreated]) -> int:
+    return len(items)

@@ -1,0 +1,80 @@
+"""The transactional outbox on real PostgreSQL and RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import aio_pika
+import pytest
+from sqlalchemy import func, select
+
+from chorus.common.bus import Bus
+from chorus.common.db import Database
+from chorus.common.messages import CampaignCreated
+from chorus.common.models import OutboxEvent
+from chorus.common.outbox import OutboxRelay, add_events
+from chorus.common.topology import SCHEDULER_CAMPAIGNS
+from tests.conftest import Servers
+from tests.integration.helpers import eventually, queue_depth
+
+pytestmark = pytest.mark.integration
+
+
+async def _pending(db: Database) -> int:
+    async with db.sessions() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(OutboxEvent).where(OutboxEvent.sent_at.is_(None))
+        )
+    return int(count or 0)
+
+
+async def test_rolled_back_events_never_leave(clean_db: Database, bus: Bus) -> None:
+    with pytest.raises(RuntimeError):
+        async with clean_db.sessions.begin() as session:
+            await add_events(session, [CampaignCreated(campaign_id=uuid.uuid4(),
+                                                       org_id=uuid.uuid4())])  # fmt: skip
+            raise RuntimeError("the change failed")
+    relay = OutboxRelay(db=clean_db, bus=bus, database_url="unused")
+    assert await relay.relay_once() == 0
+    assert await queue_depth(bus, SCHEDULER_CAMPAIGNS.name) == 0
+
+
+async def test_committed_events_are_published_then_marked_sent(
+    clean_db: Database, bus: Bus
+) -> None:
+    events = [CampaignCreated(campaign_id=uuid.uuid4(), org_id=uuid.uuid4()) for _ in range(5)]
+    async with clean_db.sessions.begin() as session:
+        await add_events(session, events)
+    relay = OutboxRelay(db=clean_db, bus=bus, database_url="unused")
+    assert await relay.relay_once() == 5
+    assert await _pending(clean_db) == 0
+    assert await queue_depth(bus, SCHEDULER_CAMPAIGNS.name) == 5
+
+
+async def test_concurrent_relays_send_each_event_once(
+    clean_db: Database, bus: Bus, servers: Servers
+) -> None:
+    count = 600
+    async with clean_db.sessions.begin() as session:
+        await add_events(
+            session,
+            [CampaignCreated(campaign_id=uuid.uuid4(), org_id=uuid.uuid4()) for _ in range(count)],
+        )
+    stop = asyncio.Event()
+    relays = [
+        OutboxRelay(db=clean_db, bus=bus, database_url=servers.database_url, batch_size=50)
+        for _ in range(3)
+    ]
+    tasks = [asyncio.create_task(r.run(stop)) for r in relays]
+    await eventually(lambda: _pending(clean_db), until=lambda n: n == 0)
+    stop.set()
+    await asyncio.gather(*tasks)
+    channel = await bus.channel(prefetch=1000)
+    queue = await channel.get_queue(SCHEDULER_CAMPAIGNS.name)
+    ids: list[str] = []
+    while (message := await queue.get(no_ack=True, fail=False)) is not None:
+        assert isinstance(message, aio_pika.abc.AbstractIncomingMessage)
+        ids.append(CampaignCreated.model_validate_json(message.body).campaign_id.hex)
+    await channel.close()
+    assert len(ids) == count and len(set(ids)) == count
