@@ -1,0 +1,146 @@
+"""The whole stack as real processes: campaign in over HTTP, posts out at the simulator, reach
+back, while processes are killed and stopped under it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import httpx
+import pytest
+
+from chorus.devstack.stack import Stack
+from tests.integration.helpers import eventually
+
+pytestmark = pytest.mark.integration
+
+SHARES = 300
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    root = Path(tempfile.mkdtemp(prefix="chorus-e2e-"))
+    with Stack(root=root, service_env={"CHORUS_GAUGE_REFRESH_SECONDS": "0.5"}) as running:
+        running.start_all()
+        yield running
+
+
+@pytest.fixture(scope="module")
+def api_key(stack: Stack) -> str:
+    key = stack.create_organisation("E2E")
+    stack.seed_ambassadors(api_key=key, count=SHARES, followers=40)
+    return key
+
+
+async def _get(url: str, **kwargs: Any) -> Any:
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.get(url, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+
+async def _campaign(stack: Stack, key: str, message: str) -> str:
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(
+            f"{stack.gateway_url}/v1/campaigns",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"title": message, "url": "https://example.com/post", "message": message,
+                  "networks": ["mastodon"]},
+        )  # fmt: skip
+    assert response.status_code == 201, response.text
+    campaign_id: str = response.json()["id"]
+    return campaign_id
+
+
+async def _report(stack: Stack, key: str, campaign_id: str) -> Any:
+    return await _get(
+        f"{stack.gateway_url}/v1/campaigns/{campaign_id}",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+
+
+async def _sim_posts(stack: Stack, text_prefix: str) -> list[dict[str, Any]]:
+    posts: list[dict[str, Any]] = await _get(f"{stack.sim_url}/_sim/posts")
+    return [p for p in posts if p["text"].startswith(text_prefix)]
+
+
+async def _assert_each_posted_once(stack: Stack, key: str, campaign_id: str, message: str) -> None:
+    report = await eventually(
+        lambda: _report(stack, key, campaign_id),
+        until=lambda r: r["shares"]["by_status"].get("published", 0) == SHARES,
+        timeout=120,
+        interval=0.25,
+    )
+    assert report["shares"]["total"] == SHARES
+    posts = await _sim_posts(stack, message)
+    assert len(posts) == SHARES, "a share was posted twice or not at all"
+    assert len({p["account_id"] for p in posts}) == SHARES
+    assert (await _get(f"{stack.sim_url}/_sim/stats"))["duplicates"] == 0
+
+
+async def test_publisher_killed_mid_campaign_posts_each_share_exactly_once(
+    stack: Stack, api_key: str
+) -> None:
+    await _put_garbage_on_publisher_queue(stack)
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{stack.sim_url}/_sim/faults", json={"latency_ms": 30})
+    message = "Kill test"
+    campaign_id = await _campaign(stack, api_key, message)
+    await eventually(lambda: _sim_posts(stack, message), until=lambda p: len(p) >= 40, timeout=60)
+    publisher = stack.services.pop("publisher")
+    os.killpg(publisher.proc.pid, signal.SIGKILL)
+    publisher.proc.wait(timeout=10)
+    assert len(await _sim_posts(stack, message)) < SHARES, "killed too late to prove anything"
+    stack.start_service("publisher")
+    await _assert_each_posted_once(stack, api_key, campaign_id, message)
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{stack.sim_url}/_sim/faults", json={"latency_ms": 0})
+    # Reach is read back for every share: potential reach only, Mastodon has no impressions.
+    report = await eventually(
+        lambda: _report(stack, api_key, campaign_id),
+        until=lambda r: r["reach"].get("mastodon", {}).get("shares_measured") == SHARES,
+        timeout=60,
+    )
+    reach = report["reach"]["mastodon"]
+    assert reach["potential_reach"] == 40 * SHARES and reach["impressions"] is None
+    metrics = await eventually(
+        lambda: _get_text(f"{stack.services['metrics'].ops_url}/metrics"),
+        until=lambda text: 'kind="followers"' in text,
+    )
+    assert 'kind="impressions"' not in metrics
+
+
+async def test_sigterm_drains_a_publisher_and_nothing_is_lost(stack: Stack, api_key: str) -> None:
+    stack.start_service("publisher", instance="-2")
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{stack.sim_url}/_sim/faults", json={"latency_ms": 100})
+    message = "Drain test"
+    campaign_id = await _campaign(stack, api_key, message)
+    await eventually(lambda: _sim_posts(stack, message), until=lambda p: len(p) >= 20, timeout=60)
+    assert stack.stop_service("publisher-2") == 0  # clean exit on SIGTERM
+    await _assert_each_posted_once(stack, api_key, campaign_id, message)
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{stack.sim_url}/_sim/faults", json={"latency_ms": 0})
+
+
+async def test_every_service_exits_cleanly_on_sigterm(stack: Stack, api_key: str) -> None:
+    for name in ("metrics", "scheduler", "publisher", "gateway"):
+        assert stack.stop_service(name) == 0, f"{name} did not stop cleanly"
+
+
+async def _get_text(url: str) -> str:
+    async with httpx.AsyncClient(timeout=10) as http:
+        return (await http.get(url)).text
+
+
+async def _put_garbage_on_publisher_queue(stack: Stack) -> None:
+    connection = await aio_pika.connect(stack.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange("chorus")
+        await exchange.publish(aio_pika.Message(b"\x00garbage"), routing_key="share.requested.mastodon")

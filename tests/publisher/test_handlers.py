@@ -1,0 +1,159 @@
+"""Posting a share, handler called directly, on the real database and the simulator."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select, text
+
+from chorus.common.credentials import CredentialsBox
+from chorus.common.db import Database
+from chorus.common.failures import MessageRejected
+from chorus.common.messages import CampaignCreated, ShareRequested
+from chorus.common.models import OutboxEvent
+from chorus.common.networks import Network
+from chorus.common.networks.mastodon import MastodonClient
+from chorus.common.retry import PUBLISH_ATTEMPTS
+from chorus.netsim import SimState
+from chorus.publisher.handlers import PublisherHandlers
+from chorus.scheduler.handlers import SchedulerHandlers
+from tests.factories import Org, make_accounts, make_campaign, share_rows, sim_accounts
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def handlers(
+    clean_db: Database, sim_http: httpx.AsyncClient, credentials: CredentialsBox
+) -> PublisherHandlers:
+    return PublisherHandlers(db=clean_db, client=MastodonClient(http=sim_http),
+                             credentials=credentials)  # fmt: skip
+
+
+async def _queued_share(
+    db: Database, org: Org, box: CredentialsBox, sim: httpx.AsyncClient
+) -> ShareRequested:
+    await make_accounts(db, org=org, box=box, sim=await sim_accounts(sim, count=1))
+    campaign_id = await make_campaign(db, org=org, message="Hello from the test")
+    await SchedulerHandlers(db=db).campaign_created(
+        CampaignCreated(campaign_id=campaign_id, org_id=org.id)
+    )
+    [share] = await share_rows(db, campaign_id)
+    async with db.sessions.begin() as session:
+        await session.execute(text("UPDATE shares SET status = 'queued' WHERE id = :id"),
+                              {"id": share.id})  # fmt: skip
+    return ShareRequested(share_id=share.id, org_id=org.id, network=Network.MASTODON)
+
+
+async def _share(db: Database, request: ShareRequested):  # type: ignore[no-untyped-def]
+    async with db.sessions() as session:
+        return (
+            await session.execute(text("SELECT * FROM shares WHERE id = :id"),
+                                  {"id": request.share_id})  # fmt: skip
+        ).one()
+
+
+async def _events(db: Database) -> list[str]:
+    async with db.sessions() as session:
+        return list(await session.scalars(select(OutboxEvent.message_type)))
+
+
+async def test_publishes_once_records_remote_id_and_announces_it(
+    handlers: PublisherHandlers, clean_db: Database, org: Org, credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient, sim_state: SimState,
+) -> None:  # fmt: skip
+    request = await _queued_share(clean_db, org, credentials, sim_http)
+    await handlers.share_requested(request)
+    await handlers.share_requested(request)  # a redelivery
+    share = await _share(clean_db, request)
+    assert share.status == "published" and share.remote_id in sim_state.posts
+    [post] = sim_state.posts.values()
+    assert post.text == "Hello from the test\n\nhttps://example.com/a"
+    assert post.idempotency_key == share.idempotency_key
+    assert await _events(clean_db) == ["SharePublished"]
+
+
+async def test_killed_mid_post_then_redelivered_posts_once(
+    handlers: PublisherHandlers, clean_db: Database, org: Org, credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient, sim_state: SimState,
+) -> None:  # fmt: skip
+    request = await _queued_share(clean_db, org, credentials, sim_http)
+    share = await _share(clean_db, request)
+    # The earlier process recorded its intent and reached the network, then died.
+    async with clean_db.sessions.begin() as session:
+        await session.execute(text("UPDATE shares SET status = 'publishing' WHERE id = :id"),
+                              {"id": share.id})  # fmt: skip
+    [account] = sim_state.accounts.values()
+    await sim_http.post(
+        "/mastodon/api/v1/statuses",
+        headers={"Authorization": f"Bearer {account.token}",
+                 "Idempotency-Key": share.idempotency_key},
+        json={"status": "Hello from the test\n\nhttps://example.com/a"},
+    )  # fmt: skip
+    await handlers.share_requested(request)
+    assert len(sim_state.posts) == 1 and sim_state.duplicates() == 0
+    assert (await _share(clean_db, request)).status == "published"
+
+
+async def test_429_delays_to_the_networks_reset_without_spending_an_attempt(
+    handlers: PublisherHandlers, clean_db: Database, org: Org, credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient, sim_state: SimState,
+) -> None:  # fmt: skip
+    request = await _queued_share(clean_db, org, credentials, sim_http)
+    await sim_http.post("/_sim/faults", json={"next": ["429"]})
+    await handlers.share_requested(request)
+    share = await _share(clean_db, request)
+    assert share.status == "planned" and share.attempts == 0
+    assert share.planned_at > datetime.now(UTC) + timedelta(seconds=1)
+    assert "429" in share.reason
+    # A stray delivery before its time does not post it.
+    await handlers.share_requested(request)
+    assert sim_state.posts == {}
+
+
+async def test_5xx_retries_later_and_fails_after_the_last_attempt(
+    handlers: PublisherHandlers, clean_db: Database, org: Org, credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient,
+) -> None:  # fmt: skip
+    request = await _queued_share(clean_db, org, credentials, sim_http)
+    await sim_http.post("/_sim/faults", json={"next": ["500"] * PUBLISH_ATTEMPTS})
+    for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+        async with clean_db.sessions.begin() as session:  # as if its delay were over
+            await session.execute(
+                text("UPDATE shares SET planned_at = now() WHERE id = :id"),
+                {"id": request.share_id},
+            )
+        await handlers.share_requested(request)
+        share = await _share(clean_db, request)
+        assert share.attempts == attempt
+    assert share.status == "failed" and "gave up after" in share.reason
+    assert await _events(clean_db) == ["ShareFailed"]
+
+
+async def test_revoked_token_fails_that_share_only(
+    handlers: PublisherHandlers, clean_db: Database, org: Org, credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient, sim_state: SimState,
+) -> None:  # fmt: skip
+    request = await _queued_share(clean_db, org, credentials, sim_http)
+    [account] = sim_state.accounts.values()
+    sim_state.by_token.pop(account.token)
+    await handlers.share_requested(request)
+    share = await _share(clean_db, request)
+    assert share.status == "failed" and "access token is invalid" in share.reason
+    assert await _events(clean_db) == ["ShareFailed"]
+
+
+async def test_unknown_share_is_a_no_op_and_wrong_network_is_rejected(
+    handlers: PublisherHandlers, org: Org, sim_state: SimState
+) -> None:
+    await handlers.share_requested(
+        ShareRequested(share_id=uuid.uuid4(), org_id=org.id, network=Network.MASTODON)
+    )
+    assert sim_state.posts == {}
+    with pytest.raises(MessageRejected):
+        await handlers.share_requested(
+            ShareRequested(share_id=uuid.uuid4(), org_id=org.id, network=Network.X)
+        )

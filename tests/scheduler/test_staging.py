@@ -1,0 +1,118 @@
+"""Staging shares set-based, releasing them when due, sweeping the stale ones."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from chorus.common.bus import Bus
+from chorus.common.credentials import CredentialsBox
+from chorus.common.db import Database
+from chorus.common.messages import CampaignCreated, ShareRequested
+from chorus.common.topology import publisher_queue
+from chorus.common.networks import Network
+from chorus.scheduler.handlers import SchedulerHandlers
+from chorus.scheduler.releaser import Releaser
+from tests.conftest import Servers
+from tests.factories import Org, make_accounts, make_campaign, share_rows, sim_accounts
+
+pytestmark = pytest.mark.integration
+
+
+async def test_one_share_per_connected_account_and_redelivery_stages_nothing_more(
+    clean_db: Database, org: Org, credentials: CredentialsBox, sim_http: httpx.AsyncClient
+) -> None:
+    sim = await sim_accounts(sim_http, count=40)
+    await make_accounts(clean_db, org=org, box=credentials, sim=sim[:30])
+    await make_accounts(clean_db, org=org, box=credentials, sim=sim[30:], status="revoked")
+    campaign_id = await make_campaign(clean_db, org=org)
+    handlers = SchedulerHandlers(db=clean_db)
+    event = CampaignCreated(campaign_id=campaign_id, org_id=org.id)
+    await handlers.campaign_created(event)
+    await handlers.campaign_created(event)  # redelivered
+    shares = await share_rows(clean_db, campaign_id)
+    assert len(shares) == 30
+    assert {s.status for s in shares} == {"planned"}
+    assert len({s.account_id for s in shares}) == 30
+    assert all(s.idempotency_key == f"chorus-{s.id}" for s in shares)
+    async with clean_db.sessions() as session:
+        planned = await session.scalar(
+            text("SELECT shares_planned FROM campaigns WHERE id = :id"), {"id": campaign_id}
+        )
+    assert planned == 30
+
+
+async def test_event_for_another_organisations_campaign_stages_nothing(
+    clean_db: Database, org: Org, credentials: CredentialsBox, sim_http: httpx.AsyncClient
+) -> None:
+    await make_accounts(clean_db, org=org, box=credentials, sim=await sim_accounts(sim_http, count=3))
+    campaign_id = await make_campaign(clean_db, org=org)
+    forged = CampaignCreated(campaign_id=campaign_id, org_id=uuid.uuid4())
+    await SchedulerHandlers(db=clean_db).campaign_created(forged)
+    assert await share_rows(clean_db, campaign_id) == []
+
+
+async def _staged(db: Database, org: Org, box: CredentialsBox, sim: httpx.AsyncClient, n: int):  # type: ignore[no-untyped-def]
+    await make_accounts(db, org=org, box=box, sim=await sim_accounts(sim, count=n))
+    campaign_id = await make_campaign(db, org=org)
+    await SchedulerHandlers(db=db).campaign_created(
+        CampaignCreated(campaign_id=campaign_id, org_id=org.id)
+    )
+    return campaign_id
+
+
+def _releaser(db: Database, bus: Bus, servers: Servers, batch: int = 1000) -> Releaser:
+    return Releaser(db=db, bus=bus, database_url=servers.database_url, batch_size=batch,
+                    poll_seconds=1.0, stale_after=timedelta(minutes=15))  # fmt: skip
+
+
+async def test_due_shares_are_released_once_to_their_network_queue(
+    clean_db: Database, org: Org, credentials: CredentialsBox, sim_http: httpx.AsyncClient,
+    bus: Bus, servers: Servers,
+) -> None:  # fmt: skip
+    campaign_id = await _staged(clean_db, org, credentials, sim_http, 25)
+    releaser = _releaser(clean_db, bus, servers, batch=10)
+    assert [await releaser.release_once() for _ in range(4)] == [10, 10, 5, 0]
+    shares = await share_rows(clean_db, campaign_id)
+    assert {s.status for s in shares} == {"queued"} and all(s.released_at for s in shares)
+    channel = await bus.channel(prefetch=100)
+    queue = await channel.get_queue(publisher_queue(Network.MASTODON).name)
+    received = []
+    while (message := await queue.get(no_ack=True, fail=False)) is not None:
+        received.append(ShareRequested.model_validate_json(message.body).share_id)
+    await channel.close()
+    assert sorted(received) == sorted(s.id for s in shares)
+
+
+async def test_shares_planned_for_later_wait(
+    clean_db: Database, org: Org, credentials: CredentialsBox, sim_http: httpx.AsyncClient,
+    bus: Bus, servers: Servers,
+) -> None:  # fmt: skip
+    campaign_id = await _staged(clean_db, org, credentials, sim_http, 5)
+    async with clean_db.sessions.begin() as session:
+        await session.execute(
+            text("UPDATE shares SET planned_at = now() + interval '1 hour' WHERE campaign_id = :c"),
+            {"c": campaign_id},
+        )
+    assert await _releaser(clean_db, bus, servers).release_once() == 0
+
+
+async def test_stale_shares_are_planned_again(
+    clean_db: Database, org: Org, credentials: CredentialsBox, sim_http: httpx.AsyncClient,
+    bus: Bus, servers: Servers,
+) -> None:  # fmt: skip
+    campaign_id = await _staged(clean_db, org, credentials, sim_http, 4)
+    releaser = _releaser(clean_db, bus, servers)
+    assert await releaser.release_once() == 4
+    async with clean_db.sessions.begin() as session:
+        await session.execute(text(
+            "UPDATE shares SET status = 'publishing', updated_at = now() - interval '1 hour' "
+            "WHERE id IN (SELECT id FROM shares WHERE campaign_id = :c LIMIT 2)"),
+            {"c": campaign_id})  # fmt: skip
+    assert await releaser.requeue_stale() == 2
+    statuses = sorted(s.status for s in await share_rows(clean_db, campaign_id))
+    assert statuses == ["planned", "planned", "queued", "queued"]
