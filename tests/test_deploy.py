@@ -1,0 +1,70 @@
+"""The deployment files describe the same stack as `make run`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_compose_file_is_valid_and_has_the_whole_stack() -> None:
+    compose = shutil.which("docker-compose")
+    assert compose, "docker-compose (Debian package) is installed by `make test`"
+    result = subprocess.run(
+        [compose, "-f", str(ROOT / "docker-compose.yml"), "config"],
+        env={**os.environ, "CHORUS_CREDENTIALS_KEY": "test-key"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    services: dict[str, Any] = config["services"]
+    assert set(services) == {
+        "postgres", "rabbitmq", "migrate", "netsim",
+        "gateway", "scheduler", "publisher-mastodon", "metrics",
+    }  # fmt: skip
+    for name in ("gateway", "scheduler", "publisher-mastodon", "metrics"):
+        depends = services[name]["depends_on"]
+        assert depends["migrate"]["condition"] == "service_completed_successfully"
+        assert depends["postgres"]["condition"] == "service_healthy"
+        assert depends["rabbitmq"]["condition"] == "service_healthy"
+    assert services["publisher-mastodon"]["environment"]["NETWORK"] == "mastodon"
+
+
+def test_compose_refuses_to_start_without_a_credentials_key() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CHORUS_CREDENTIALS_KEY"}
+    result = subprocess.run(
+        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0 and "CHORUS_CREDENTIALS_KEY" in result.stderr
+
+
+def test_every_service_builds_from_the_root_dockerfile() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "--require-hashes" in dockerfile and "ARG SERVICE" in dockerfile
+    for service in ("gateway", "scheduler", "publisher", "metrics"):
+        assert (ROOT / "services" / service / "pyproject.toml").exists()
+
+
+def test_kubernetes_workloads_have_probes_and_drain_time() -> None:
+    documents = list(yaml.safe_load_all((ROOT / "deploy/k8s/chorus.yaml").read_text()))
+    deployments = [d for d in documents if d["kind"] == "Deployment"]
+    assert {d["metadata"]["name"] for d in deployments} == {
+        "chorus-gateway", "chorus-scheduler", "chorus-publisher-mastodon", "chorus-metrics",
+    }  # fmt: skip
+    for deployment in deployments:
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["terminationGracePeriodSeconds"] >= 30
+        [container] = pod["containers"]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["resources"]["limits"]["memory"] == "300Mi"
+    assert any(d["kind"] == "Job" and d["metadata"]["name"] == "chorus-migrate" for d in documents)
