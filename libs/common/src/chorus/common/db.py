@@ -30,7 +30,10 @@ def open_database(settings: DatabaseSettings, *, application_name: str) -> Datab
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per checkout. A connection broken by a database
+        # restart fails its statement, SQLAlchemy then discards the whole pool, and the
+        # message is redelivered.
+        pool_recycle=600,
         connect_args={"server_settings": {"application_name": application_name}},
     )
     return Database(engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False))

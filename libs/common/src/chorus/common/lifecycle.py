@@ -13,6 +13,8 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
+import uvloop
+
 __all__ = ["configure_logging", "run", "supervise"]
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,8 @@ def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
             loop.add_signal_handler(sig, stop.set)
         await main(stop)
 
-    asyncio.run(_run())
+    # uvloop: the same asyncio API on libuv, markedly less CPU per message and request.
+    uvloop.run(_run())
 
 
 @contextlib.asynccontextmanager

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
-
 from chorus.common.bus import Bus, Consumer
 from chorus.common.credentials import CredentialsBox
 from chorus.common.db import open_database
+from chorus.common.http import HttpPool
 from chorus.common.health import bus_ok, database_ok
 from chorus.common.lifecycle import configure_logging, run, supervise
 from chorus.common.messages import SharePublished
@@ -26,7 +25,7 @@ async def serve(settings: MetricsSettings, stop: asyncio.Event) -> None:
     box = CredentialsBox(settings.credentials_key.get_secret_value())
     db = open_database(settings, application_name="chorus-metrics")
     bus = await Bus.connect(settings, name="chorus-metrics")
-    http = httpx.AsyncClient(timeout=settings.http_timeout_seconds)
+    http = HttpPool(max_connections=50, timeout=settings.http_timeout_seconds)
     # The channel only wakes the collector early; it never carries work.
     wakeup = Wakeup(asyncpg_dsn(settings.database_url), "chorus_readbacks")
     collector = Collector(

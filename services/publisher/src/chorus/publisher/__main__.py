@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
-
 from chorus.common.bus import Bus, Consumer
 from chorus.common.credentials import CredentialsBox
 from chorus.common.db import open_database
+from chorus.common.http import HttpPool
 from chorus.common.health import bus_ok, database_ok
 from chorus.common.lifecycle import configure_logging, run, supervise
 from chorus.common.messages import ShareRequested
@@ -25,13 +24,7 @@ async def serve(settings: PublisherSettings, stop: asyncio.Event) -> None:
     name = f"chorus-publisher-{settings.network.value}"
     db = open_database(settings, application_name=name)
     bus = await Bus.connect(settings, name=name)
-    http = httpx.AsyncClient(
-        timeout=settings.http_timeout_seconds,
-        limits=httpx.Limits(
-            max_connections=settings.http_max_connections,
-            max_keepalive_connections=settings.http_max_connections,
-        ),
-    )
+    http = HttpPool(max_connections=settings.http_max_connections, timeout=settings.http_timeout_seconds)
     handlers = PublisherHandlers(
         db=db, client=client_for(settings.network, http=http), credentials=box
     )

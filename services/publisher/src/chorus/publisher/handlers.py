@@ -8,9 +8,11 @@ reach the network with the same key, and the network returns the original post.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from chorus.common.batching import Batcher
 from chorus.common.credentials import CredentialsBox
 from chorus.common.db import Database
 from chorus.common.failures import (
@@ -20,7 +22,7 @@ from chorus.common.failures import (
     TransientFailure,
 )
 from chorus.common.messages import ShareRequested
-from chorus.common.networks import AccountAccess, NetworkClient, render_post
+from chorus.common.networks import AccountAccess, NetworkClient, PostResult, render_post
 from chorus.common.retry import PUBLISH_ATTEMPTS, backoff
 from chorus.common.telemetry import NETWORK_REQUEST_SECONDS, SHARES_OUTCOMES
 from chorus.publisher import shares
@@ -31,21 +33,40 @@ __all__ = ["PublisherHandlers"]
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
 class PublisherHandlers:
-    db: Database
-    client: NetworkClient
-    credentials: CredentialsBox
+    """Handlers for one network. Claims and outcomes of concurrent handlers are written in
+    batches (one statement for many shares); each message is still acked only after its own
+    outcome has committed."""
+
+    def __init__(
+        self, *, db: Database, client: NetworkClient, credentials: CredentialsBox
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.credentials = credentials
+        self._claims: Batcher[tuple[uuid.UUID, uuid.UUID], ShareJob | None] = Batcher(
+            flush=self._claim_many
+        )
+        self._published: Batcher[tuple[ShareJob, PostResult], None] = Batcher(
+            flush=self._publish_many
+        )
+
+    async def _claim_many(
+        self, requests: Sequence[tuple[uuid.UUID, uuid.UUID]]
+    ) -> list[ShareJob | None]:
+        async with self.db.sessions.begin() as session:
+            return await shares.claim_many(session=session, requests=requests)
+
+    async def _publish_many(self, outcomes: Sequence[tuple[ShareJob, PostResult]]) -> list[None]:
+        async with self.db.sessions.begin() as session:
+            return await shares.mark_published_many(session=session, outcomes=outcomes)
 
     async def share_requested(self, request: ShareRequested) -> None:
         if request.network != self.client.network:
             raise MessageRejected(
                 f"{request.network.value} share on the {self.client.network.value} queue"
             )
-        async with self.db.sessions.begin() as session:
-            job = await shares.claim(
-                session=session, share_id=request.share_id, org_id=request.org_id
-            )
+        job = await self._claims.submit((request.share_id, request.org_id))
         if job is None:
             return  # Already has an outcome, or delayed until later: nothing to do now.
         if job.account_status != "connected":
@@ -84,9 +105,8 @@ class PublisherHandlers:
         except PermanentFailure as exc:
             await self._fail(job, exc.reason, spent=1)
         else:
+            await self._published.submit((job, result))
             SHARES_OUTCOMES.labels(network, "published").inc()
-            async with self.db.sessions.begin() as session:
-                await shares.mark_published(session=session, job=job, result=result)
 
     async def _fail(self, job: ShareJob, reason: str, *, spent: int) -> None:
         log.warning("share %s failed: %s", job.share_id, reason)

@@ -4,6 +4,7 @@ transaction, so a crash between two steps leaves a state the next delivery can r
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,7 +15,7 @@ from chorus.common.messages import ShareFailed, SharePublished
 from chorus.common.networks import Network, PostResult
 from chorus.common.outbox import add_events
 
-__all__ = ["ShareJob", "claim", "delay", "fail", "mark_published"]
+__all__ = ["ShareJob", "claim_many", "delay", "fail", "mark_published_many"]
 
 
 @dataclass(frozen=True)
@@ -33,14 +34,15 @@ class ShareJob:
     account_status: str
 
 
-# Records the intent before any network call. A share already `publishing` is taken again:
-# its earlier attempt died mid-call, and the retry carries the same idempotency key. A share
-# that was delayed (planned in the future) or has an outcome is left alone.
+# Records the intent before any network call, for a batch of shares at once. A share already
+# `publishing` is taken again: its earlier attempt died mid-call, and the retry carries the same
+# idempotency key. A share that was delayed (planned later) or has an outcome is left alone.
 _CLAIM = text(
     """
     UPDATE shares s SET status = 'publishing', updated_at = now()
-    FROM accounts a, campaigns c
-    WHERE s.id = :share_id AND s.org_id = :org_id
+    FROM accounts a, campaigns c,
+         unnest(CAST(:ids AS uuid[]), CAST(:orgs AS uuid[])) AS r(id, org_id)
+    WHERE s.id = r.id AND s.org_id = r.org_id
       AND a.id = s.account_id AND c.id = s.campaign_id
       AND (s.status IN ('queued', 'publishing')
            OR (s.status = 'planned' AND s.planned_at <= now()))
@@ -50,10 +52,12 @@ _CLAIM = text(
 )
 _PUBLISHED = text(
     """
-    UPDATE shares SET status = 'published', remote_id = :remote_id, remote_url = :remote_url,
-        published_at = now(), reason = NULL, updated_at = now()
-    WHERE id = :share_id AND status = 'publishing'
-    RETURNING published_at
+    UPDATE shares s SET status = 'published', remote_id = v.remote_id,
+        remote_url = v.remote_url, published_at = now(), reason = NULL, updated_at = now()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:remote_ids AS text[]), CAST(:urls AS text[]))
+         AS v(id, remote_id, remote_url)
+    WHERE s.id = v.id AND s.status = 'publishing'
+    RETURNING s.id, s.published_at
     """
 )
 _FAILED = text(
@@ -73,35 +77,47 @@ _DELAYED = text(
 )
 
 
-async def claim(
-    *, session: AsyncSession, share_id: uuid.UUID, org_id: uuid.UUID
-) -> ShareJob | None:
-    row = (await session.execute(_CLAIM, {"share_id": share_id, "org_id": org_id})).first()
-    if row is None:
-        return None
-    return ShareJob(
-        share_id=row.id,
-        org_id=row.org_id,
-        campaign_id=row.campaign_id,
-        account_id=row.account_id,
-        network=Network(row.network),
-        idempotency_key=row.idempotency_key,
-        attempts=row.attempts,
-        message=row.message,
-        url=row.url,
-        base_url=row.base_url,
-        credentials=row.credentials,
-        account_status=row.account_status,
+async def claim_many(
+    *, session: AsyncSession, requests: Sequence[tuple[uuid.UUID, uuid.UUID]]
+) -> list[ShareJob | None]:
+    """Claim (share id, organisation id) pairs; None where there is nothing to do now."""
+    rows = await session.execute(
+        _CLAIM, {"ids": [r[0] for r in requests], "orgs": [r[1] for r in requests]}
     )
+    jobs = {
+        row.id: ShareJob(
+            share_id=row.id,
+            org_id=row.org_id,
+            campaign_id=row.campaign_id,
+            account_id=row.account_id,
+            network=Network(row.network),
+            idempotency_key=row.idempotency_key,
+            attempts=row.attempts,
+            message=row.message,
+            url=row.url,
+            base_url=row.base_url,
+            credentials=row.credentials,
+            account_status=row.account_status,
+        )
+        for row in rows
+    }
+    return [jobs.get(share_id) for share_id, _ in requests]
 
 
-async def mark_published(*, session: AsyncSession, job: ShareJob, result: PostResult) -> None:
-    published_at: datetime | None = await session.scalar(
+async def mark_published_many(
+    *, session: AsyncSession, outcomes: Sequence[tuple[ShareJob, PostResult]]
+) -> list[None]:
+    """Record posts and announce them, in the caller's transaction."""
+    rows = await session.execute(
         _PUBLISHED,
-        {"share_id": job.share_id, "remote_id": result.remote_id, "remote_url": result.url},
+        {
+            "ids": [job.share_id for job, _ in outcomes],
+            "remote_ids": [result.remote_id for _, result in outcomes],
+            "urls": [result.url for _, result in outcomes],
+        },
     )
-    if published_at is None:
-        return  # Another delivery recorded the outcome first.
+    # A share missing here had its outcome recorded by another delivery first.
+    published: dict[uuid.UUID, datetime] = {row.id: row.published_at for row in rows}
     await add_events(
         session,
         [
@@ -112,10 +128,13 @@ async def mark_published(*, session: AsyncSession, job: ShareJob, result: PostRe
                 account_id=job.account_id,
                 network=job.network,
                 remote_id=result.remote_id,
-                published_at=published_at,
+                published_at=published[job.share_id],
             )
+            for job, result in outcomes
+            if job.share_id in published
         ],
     )
+    return [None] * len(outcomes)
 
 
 async def fail(*, session: AsyncSession, job: ShareJob, reason: str, spent: int) -> None:

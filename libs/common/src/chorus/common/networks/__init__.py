@@ -1,8 +1,7 @@
 """The networks Chorus posts to, and one small interface per network (`NetworkClient`) that the
 publisher calls to post and the metrics service calls to read counts back."""
 
-import httpx
-
+from chorus.common.http import Requester
 from chorus.common.networks.base import (
     AccountAccess,
     NetworkClient,
@@ -25,7 +24,7 @@ __all__ = [
 ]
 
 
-def client_for(network: Network, *, http: httpx.AsyncClient) -> NetworkClient:
+def client_for(network: Network, *, http: Requester) -> NetworkClient:
     """The client module for `network`; raises for networks not built yet."""
     from chorus.common.networks.mastodon import MastodonClient
 

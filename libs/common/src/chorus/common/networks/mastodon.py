@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from chorus.common.http import Requester
 from chorus.common.failures import PermanentFailure, RateLimited, TransientFailure
 from chorus.common.networks.base import AccountAccess, PostCounts, PostResult, RateBudget
 from chorus.common.networks.kinds import Network
@@ -77,11 +78,11 @@ def _url(account: AccountAccess, path: str) -> str:
 
 
 class MastodonClient:
-    """`MastodonClient(http=httpx.AsyncClient(...))`; one per process, shared by every handler."""
+    """`MastodonClient(http=HttpPool(...))` (or an httpx.AsyncClient); one per process."""
 
     network = Network.MASTODON
 
-    def __init__(self, *, http: httpx.AsyncClient) -> None:
+    def __init__(self, *, http: Requester) -> None:
         self._http = http
 
     async def _request(

@@ -1,0 +1,1 @@
+"""Fan-out benchmark: `make bench-fanout` (ARGS="--shares 10000")."""

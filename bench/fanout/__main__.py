@@ -1,0 +1,100 @@
+"""End-to-end fan-out against a bare aio-pika baseline, in one run on the same broker.
+
+    python -m bench.fanout --shares 10000
+
+Starts its own PostgreSQL, RabbitMQ, simulator and services (as `make run` does), seeds N
+ambassadors each with one Mastodon account, then times campaign POST -> last post recorded by
+the simulator (no added latency). The baseline publishes and consumes N persistent messages
+with confirms through the same RabbitMQ. Prints both rates and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psutil
+
+from bench.fanout.baseline import bare_publish_consume
+from bench.fanout.seed import seed
+from chorus.devstack.stack import Stack
+
+
+async def _fanout(stack: Stack, key: str, count: int) -> float:
+    async with httpx.AsyncClient(timeout=30) as http:
+        started = time.time()
+        response = await http.post(
+            f"{stack.gateway_url}/v1/campaigns",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"title": "Bench", "url": "https://example.com/bench",
+                  "message": f"Benchmark {uuid.uuid4()}", "networks": ["mastodon"]},
+        )  # fmt: skip
+        response.raise_for_status()
+        deadline = time.monotonic() + 900
+        while True:
+            stats = (await http.get(f"{stack.sim_url}/_sim/stats")).json()
+            if stats["posts"] >= count:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {stats['posts']} of {count} posts after 900 s")
+            await asyncio.sleep(0.05)
+    if stats["duplicates"]:
+        raise SystemExit(f"{stats['duplicates']} duplicate posts: the run is invalid")
+    return float(stats["last_post_at"]) - started
+
+
+def _rss(stack: Stack) -> dict[str, float]:
+    sizes = {}
+    for name, service in stack.services.items():
+        try:
+            sizes[name] = psutil.Process(service.proc.pid).memory_info().rss / 2**20
+        except psutil.NoSuchProcess:
+            continue
+    return sizes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.fanout")
+    parser.add_argument("--shares", type=int, default=10_000)
+    args = parser.parse_args()
+    count: int = args.shares
+    root = Path(tempfile.mkdtemp(prefix="chorus-bench-"))
+    with Stack(root=root, durable=True) as stack:
+        stack.start_all()
+        key = stack.create_organisation("Bench")
+        org_id = asyncio.run(_org_id(stack))
+        asyncio.run(seed(database_url=stack.database_url, sim_url=stack.sim_url,
+                         credentials_key=stack.credentials_key, org_id=org_id, count=count))  # fmt: skip
+        chorus_seconds = asyncio.run(_fanout(stack, key, count))
+        rss = _rss(stack)
+        baseline_seconds = asyncio.run(bare_publish_consume(stack.amqp_url, count=count))
+    chorus_rate = count / chorus_seconds
+    baseline_rate = count / baseline_seconds
+    print(f"shares: {count}")
+    print(f"chorus end to end: {chorus_seconds:.2f} s, {chorus_rate:.0f} shares/s")
+    print(f"baseline aio-pika publish+consume (persistent, confirms, quorum): "
+          f"{baseline_seconds:.2f} s, {baseline_rate:.0f} msgs/s")  # fmt: skip
+    print("rss MB after the run: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(rss.items())))
+    print(f"ratio: {chorus_rate / baseline_rate:.2f}")
+
+
+async def _org_id(stack: Stack) -> uuid.UUID:
+    import asyncpg
+
+    from chorus.common.wakeup import asyncpg_dsn
+
+    connection = await asyncpg.connect(asyncpg_dsn(stack.database_url))
+    try:
+        org_id: uuid.UUID = await connection.fetchval("SELECT id FROM organisations LIMIT 1")
+    finally:
+        await connection.close()
+    return org_id
+
+
+if __name__ == "__main__":
+    main()

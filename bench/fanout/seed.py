@@ -1,0 +1,45 @@
+"""Seeding N ambassadors with a simulator account each, in bulk (not part of the timing)."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import httpx
+
+from chorus.common.credentials import CredentialsBox
+from chorus.common.wakeup import asyncpg_dsn
+
+__all__ = ["seed"]
+
+
+async def seed(
+    *, database_url: str, sim_url: str, credentials_key: str, org_id: uuid.UUID, count: int
+) -> None:
+    async with httpx.AsyncClient(timeout=300) as http:
+        response = await http.post(
+            f"{sim_url}/_sim/accounts",
+            json={"network": "mastodon", "username": "bench", "count": count, "followers": 100},
+        )
+        response.raise_for_status()
+        accounts = response.json()
+    box = CredentialsBox(credentials_key)
+    ambassadors = [(uuid.uuid4(), org_id, f"bench-{i:07d}", f"Bench {i}") for i in range(count)]
+    rows = [
+        (uuid.uuid4(), org_id, amb[0], "mastodon", acc["username"], acc["base_url"],
+         box.seal({"access_token": acc["token"]}))
+        for amb, acc in zip(ambassadors, accounts, strict=True)
+    ]  # fmt: skip
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await connection.copy_records_to_table(
+            "ambassadors", records=ambassadors,
+            columns=["id", "org_id", "external_id", "display_name"],
+        )  # fmt: skip
+        await connection.copy_records_to_table(
+            "accounts", records=rows,
+            columns=["id", "org_id", "ambassador_id", "network", "handle", "base_url",
+                     "credentials"],
+        )  # fmt: skip
+    finally:
+        await connection.close()

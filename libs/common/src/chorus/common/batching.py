@@ -1,0 +1,64 @@
+"""Coalescing concurrent calls into one: many handlers each `await batcher.submit(item)`, and
+one `flush(items)` call serves them all, so 100 posts in flight cost one database statement,
+not 100. A caller gets its own result, or the batch's exception.
+
+    claims = Batcher(flush=claim_many, max_size=100)
+    job = await claims.submit(share_id)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+__all__ = ["Batcher"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Batcher(Generic[T, R]):
+    def __init__(
+        self,
+        *,
+        flush: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
+        max_size: int = 100,
+    ) -> None:
+        self._flush = flush
+        self._max_size = max_size
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
+        self._scheduled = False
+
+    async def submit(self, item: T) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if len(self._pending) >= self._max_size:
+            self._start_flush()
+        elif not self._scheduled:
+            # Flush once the callers already runnable in this loop turn have joined in: no
+            # timer, so a lone call waits for nothing.
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._start_flush)
+        return await future
+
+    def _start_flush(self) -> None:
+        self._scheduled = False
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        asyncio.ensure_future(self._run(batch))
+
+    async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        try:
+            results = await self._flush([item for item, _ in batch])
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiter
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)

@@ -1,0 +1,47 @@
+"""Outgoing HTTP to the networks.
+
+httpcore checks every pooled connection for expiry on each request (a syscall apiece), so one
+pool of 200 connections costs O(200) per request. Several small pools, taken in turn, keep the
+same number of requests in flight for a fraction of that.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Protocol
+
+import httpx
+
+__all__ = ["HttpPool", "Requester"]
+
+
+class Requester(Protocol):
+    """What the network clients need: `httpx.AsyncClient` and `HttpPool` both fit."""
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response: ...
+
+
+class HttpPool:
+    """`HttpPool(max_connections=200, timeout=15)`; close with `await pool.aclose()`."""
+
+    def __init__(
+        self, *, max_connections: int, timeout: float, per_client: int = 25
+    ) -> None:
+        count = max(1, -(-max_connections // per_client))
+        size = -(-max_connections // count)
+        self._clients = [
+            httpx.AsyncClient(
+                timeout=timeout,
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                headers={"User-Agent": "Chorus/0.1 (+employee advocacy)"},
+            )
+            for _ in range(count)
+        ]
+        self._next = itertools.cycle(self._clients)
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        return await next(self._next).request(method, url, **kwargs)
+
+    async def aclose(self) -> None:
+        for client in self._clients:
+            await client.aclose()
