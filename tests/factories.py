@@ -58,10 +58,13 @@ async def make_accounts(
         for i, account in enumerate(sim):
             ambassador_id = await session.scalar(
                 insert(Ambassador)
-                .values(org_id=org.id, external_id=f"a-{uuid.uuid4().hex[:8]}-{i}",
-                        display_name=f"A {i}")
+                .values(
+                    org_id=org.id,
+                    external_id=f"a-{uuid.uuid4().hex[:8]}-{i}",
+                    display_name=f"A {i}",
+                )
                 .returning(Ambassador.id)
-            )  # fmt: skip
+            )
             account_id = await session.scalar(
                 insert(Account)
                 .values(
@@ -84,18 +87,21 @@ async def make_campaign(
     db: Database, *, org: Org, message: str = "Hello", networks: tuple[str, ...] = ("mastodon",)
 ) -> uuid.UUID:
     async with db.sessions.begin() as session:
-        campaign_id = await session.scalar(
+        campaign_id: uuid.UUID | None = await session.scalar(
             insert(Campaign)
-            .values(org_id=org.id, title="T", url="https://example.com/a", message=message,
-                    networks=list(networks))
+            .values(
+                org_id=org.id,
+                title="T",
+                url="https://example.com/a",
+                message=message,
+                networks=list(networks),
+            )
             .returning(Campaign.id)
-        )  # fmt: skip
+        )
     assert campaign_id is not None
     return campaign_id
 
 
 async def share_rows(db: Database, campaign_id: uuid.UUID) -> list[Share]:
     async with db.sessions() as session:
-        return list(
-            await session.scalars(select(Share).where(Share.campaign_id == campaign_id))
-        )
+        return list(await session.scalars(select(Share).where(Share.campaign_id == campaign_id)))

@@ -27,9 +27,15 @@ def test_compose_file_is_valid_and_has_the_whole_stack() -> None:
     config = yaml.safe_load(result.stdout)
     services: dict[str, Any] = config["services"]
     assert set(services) == {
-        "postgres", "rabbitmq", "migrate", "netsim",
-        "gateway", "scheduler", "publisher-mastodon", "metrics",
-    }  # fmt: skip
+        "postgres",
+        "rabbitmq",
+        "migrate",
+        "netsim",
+        "gateway",
+        "scheduler",
+        "publisher-mastodon",
+        "metrics",
+    }
     for name in ("gateway", "scheduler", "publisher-mastodon", "metrics"):
         depends = services[name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully"
@@ -42,8 +48,11 @@ def test_compose_refuses_to_start_without_a_credentials_key() -> None:
     env = {k: v for k, v in os.environ.items() if k != "CHORUS_CREDENTIALS_KEY"}
     result = subprocess.run(
         ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
-        env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode != 0 and "CHORUS_CREDENTIALS_KEY" in result.stderr
 
 
@@ -58,8 +67,11 @@ def test_kubernetes_workloads_have_probes_and_drain_time() -> None:
     documents = list(yaml.safe_load_all((ROOT / "deploy/k8s/chorus.yaml").read_text()))
     deployments = [d for d in documents if d["kind"] == "Deployment"]
     assert {d["metadata"]["name"] for d in deployments} == {
-        "chorus-gateway", "chorus-scheduler", "chorus-publisher-mastodon", "chorus-metrics",
-    }  # fmt: skip
+        "chorus-gateway",
+        "chorus-scheduler",
+        "chorus-publisher-mastodon",
+        "chorus-metrics",
+    }
     for deployment in deployments:
         pod = deployment["spec"]["template"]["spec"]
         assert pod["terminationGracePeriodSeconds"] >= 30

@@ -31,9 +31,13 @@ async def _fanout(stack: Stack, key: str, count: int) -> float:
         response = await http.post(
             f"{stack.gateway_url}/v1/campaigns",
             headers={"Authorization": f"Bearer {key}"},
-            json={"title": "Bench", "url": "https://example.com/bench",
-                  "message": f"Benchmark {uuid.uuid4()}", "networks": ["mastodon"]},
-        )  # fmt: skip
+            json={
+                "title": "Bench",
+                "url": "https://example.com/bench",
+                "message": f"Benchmark {uuid.uuid4()}",
+                "networks": ["mastodon"],
+            },
+        )
         response.raise_for_status()
         deadline = time.monotonic() + 900
         while True:
@@ -68,8 +72,15 @@ def main() -> None:
         stack.start_all()
         key = stack.create_organisation("Bench")
         org_id = asyncio.run(_org_id(stack))
-        asyncio.run(seed(database_url=stack.database_url, sim_url=stack.sim_url,
-                         credentials_key=stack.credentials_key, org_id=org_id, count=count))  # fmt: skip
+        asyncio.run(
+            seed(
+                database_url=stack.database_url,
+                sim_url=stack.sim_url,
+                credentials_key=stack.credentials_key,
+                org_id=org_id,
+                count=count,
+            )
+        )
         chorus_seconds = asyncio.run(_fanout(stack, key, count))
         rss = _rss(stack)
         baseline_seconds = asyncio.run(bare_publish_consume(stack.amqp_url, count=count))
@@ -77,8 +88,10 @@ def main() -> None:
     baseline_rate = count / baseline_seconds
     print(f"shares: {count}")
     print(f"chorus end to end: {chorus_seconds:.2f} s, {chorus_rate:.0f} shares/s")
-    print(f"baseline aio-pika publish+consume (persistent, confirms, quorum): "
-          f"{baseline_seconds:.2f} s, {baseline_rate:.0f} msgs/s")  # fmt: skip
+    print(
+        f"baseline aio-pika publish+consume (persistent, confirms, quorum): "
+        f"{baseline_seconds:.2f} s, {baseline_rate:.0f} msgs/s"
+    )
     print("rss MB after the run: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(rss.items())))
     print(f"ratio: {chorus_rate / baseline_rate:.2f}")
 

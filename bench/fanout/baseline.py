@@ -11,9 +11,7 @@ import aio_pika
 
 __all__ = ["bare_publish_consume"]
 
-_BODY = (
-    '{"share_id":"%s","org_id":"9b2f4a52-4c84-4d0f-8c43-0b4f6f3c4b1e","network":"mastodon"}'
-)
+_BODY = '{"share_id":"%s","org_id":"9b2f4a52-4c84-4d0f-8c43-0b4f6f3c4b1e","network":"mastodon"}'
 
 
 async def bare_publish_consume(amqp_url: str, *, count: int, window: int = 1000) -> float:

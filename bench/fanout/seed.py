@@ -26,20 +26,36 @@ async def seed(
     box = CredentialsBox(credentials_key)
     ambassadors = [(uuid.uuid4(), org_id, f"bench-{i:07d}", f"Bench {i}") for i in range(count)]
     rows = [
-        (uuid.uuid4(), org_id, amb[0], "mastodon", acc["username"], acc["base_url"],
-         box.seal({"access_token": acc["token"]}))
+        (
+            uuid.uuid4(),
+            org_id,
+            amb[0],
+            "mastodon",
+            acc["username"],
+            acc["base_url"],
+            box.seal({"access_token": acc["token"]}),
+        )
         for amb, acc in zip(ambassadors, accounts, strict=True)
-    ]  # fmt: skip
+    ]
     connection = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         await connection.copy_records_to_table(
-            "ambassadors", records=ambassadors,
+            "ambassadors",
+            records=ambassadors,
             columns=["id", "org_id", "external_id", "display_name"],
-        )  # fmt: skip
+        )
         await connection.copy_records_to_table(
-            "accounts", records=rows,
-            columns=["id", "org_id", "ambassador_id", "network", "handle", "base_url",
-                     "credentials"],
-        )  # fmt: skip
+            "accounts",
+            records=rows,
+            columns=[
+                "id",
+                "org_id",
+                "ambassador_id",
+                "network",
+                "handle",
+                "base_url",
+                "credentials",
+            ],
+        )
     finally:
         await connection.close()

@@ -28,8 +28,9 @@ def _auth(org: Org) -> dict[str, str]:
 async def test_ambassador_upsert_is_idempotent(api: httpx.AsyncClient, org: Org) -> None:
     body = {"display_name": "Alice", "timezone": "Europe/Paris"}
     first = await api.put("/v1/ambassadors/cms-1", json=body, headers=_auth(org))
-    again = await api.put("/v1/ambassadors/cms-1", json={**body, "display_name": "Alice B"},
-                          headers=_auth(org))  # fmt: skip
+    again = await api.put(
+        "/v1/ambassadors/cms-1", json={**body, "display_name": "Alice B"}, headers=_auth(org)
+    )
     assert first.status_code == again.status_code == 200
     assert first.json()["id"] == again.json()["id"]
     listed = (await api.get("/v1/ambassadors", headers=_auth(org))).json()
@@ -38,9 +39,10 @@ async def test_ambassador_upsert_is_idempotent(api: httpx.AsyncClient, org: Org)
 
 async def test_unknown_time_zone_is_refused(api: httpx.AsyncClient, org: Org) -> None:
     response = await api.put(
-        "/v1/ambassadors/cms-1", json={"display_name": "A", "timezone": "Mars/Olympus"},
+        "/v1/ambassadors/cms-1",
+        json={"display_name": "A", "timezone": "Mars/Olympus"},
         headers=_auth(org),
-    )  # fmt: skip
+    )
     assert response.status_code == 422
     assert (await api.get("/v1/ambassadors", headers=_auth(org))).json() == []
 
@@ -68,8 +70,9 @@ async def test_revoking_an_account_erases_its_credentials(
         await api.post("/v1/ambassadors/cms-1/accounts", json=ACCOUNT, headers=_auth(org))
     ).json()
     other = await make_org(clean_db, name="other")
-    denied = await api.delete(f"/v1/ambassadors/cms-1/accounts/{account['id']}",
-                              headers=_auth(other))  # fmt: skip
+    denied = await api.delete(
+        f"/v1/ambassadors/cms-1/accounts/{account['id']}", headers=_auth(other)
+    )
     assert denied.status_code == 404
     gone = await api.delete(f"/v1/ambassadors/cms-1/accounts/{account['id']}", headers=_auth(org))
     assert gone.status_code == 204

@@ -130,24 +130,37 @@ async def test_report_counts_shares_and_keeps_unavailable_apart_from_zero(
 ) -> None:
     campaign_id = (await api.post("/v1/campaigns", json=GOOD, headers=_auth(org))).json()["id"]
     async with clean_db.sessions.begin() as session:
-        amb = await session.scalar(text(
-            "INSERT INTO ambassadors (org_id, external_id, display_name) "
-            "VALUES (:org, 'e1', 'E') RETURNING id"), {"org": org.id})  # fmt: skip
+        amb = await session.scalar(
+            text(
+                "INSERT INTO ambassadors (org_id, external_id, display_name) "
+                "VALUES (:org, 'e1', 'E') RETURNING id"
+            ),
+            {"org": org.id},
+        )
         for i, status in enumerate(("published", "published", "failed")):
-            account = await session.scalar(text(
-                "INSERT INTO accounts (org_id, ambassador_id, network, handle, base_url, "
-                "credentials) VALUES (:org, :amb, 'mastodon', :h, 'http://m', '') RETURNING id"),
-                {"org": org.id, "amb": amb, "h": f"h{i}"})  # fmt: skip
-            share = await session.scalar(text(
-                "INSERT INTO shares (org_id, campaign_id, account_id, network, status, "
-                "idempotency_key) VALUES (:org, :c, :a, 'mastodon', :s, :k) RETURNING id"),
-                {"org": org.id, "c": campaign_id, "a": account, "s": status, "k": f"k{i}"})  # fmt: skip
+            account = await session.scalar(
+                text(
+                    "INSERT INTO accounts (org_id, ambassador_id, network, handle, base_url, "
+                    "credentials) VALUES (:org, :amb, 'mastodon', :h, 'http://m', '') RETURNING id"
+                ),
+                {"org": org.id, "amb": amb, "h": f"h{i}"},
+            )
+            share = await session.scalar(
+                text(
+                    "INSERT INTO shares (org_id, campaign_id, account_id, network, status, "
+                    "idempotency_key) VALUES (:org, :c, :a, 'mastodon', :s, :k) RETURNING id"
+                ),
+                {"org": org.id, "c": campaign_id, "a": account, "s": status, "k": f"k{i}"},
+            )
             if status == "published":
-                await session.execute(text(
-                    "INSERT INTO metric_samples (org_id, share_id, campaign_id, network, "
-                    "reshares, likes, replies, impressions, followers) "
-                    "VALUES (:org, :s, :c, 'mastodon', 1, 2, 0, NULL, 100)"),
-                    {"org": org.id, "s": share, "c": campaign_id})  # fmt: skip
+                await session.execute(
+                    text(
+                        "INSERT INTO metric_samples (org_id, share_id, campaign_id, network, "
+                        "reshares, likes, replies, impressions, followers) "
+                        "VALUES (:org, :s, :c, 'mastodon', 1, 2, 0, NULL, 100)"
+                    ),
+                    {"org": org.id, "s": share, "c": campaign_id},
+                )
     report = (await api.get(f"/v1/campaigns/{campaign_id}", headers=_auth(org))).json()
     assert report["shares"] == {
         "total": 3,

@@ -22,8 +22,9 @@ def _event() -> CampaignCreated:
 
 async def test_handled_messages_are_acked(bus: Bus) -> None:
     seen: list[CampaignCreated] = []
-    consumer = Consumer(bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated,
-                        handler=_append(seen))  # fmt: skip
+    consumer = Consumer(
+        bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated, handler=_append(seen)
+    )
     await consumer.start()
     events = [_event() for _ in range(20)]
     for event in events:
@@ -36,8 +37,9 @@ async def test_handled_messages_are_acked(bus: Bus) -> None:
 
 async def test_malformed_message_is_dead_lettered_and_consumer_goes_on(bus: Bus) -> None:
     seen: list[CampaignCreated] = []
-    consumer = Consumer(bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated,
-                        handler=_append(seen))  # fmt: skip
+    consumer = Consumer(
+        bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated, handler=_append(seen)
+    )
     await consumer.start()
     await publish_raw(bus, routing_key="campaign.created", body=b"{not json")
     await publish_raw(bus, routing_key="campaign.created", body=b'{"campaign_id": "nope"}')
@@ -45,9 +47,9 @@ async def test_malformed_message_is_dead_lettered_and_consumer_goes_on(bus: Bus)
     await bus.publish(good)
     await eventually(lambda: _len(seen), until=lambda n: n == 1)
     assert seen == [good]
-    assert await eventually(
-        lambda: queue_depth(bus, DEAD_LETTER_QUEUE), until=lambda n: n == 2
-    ) == 2
+    assert (
+        await eventually(lambda: queue_depth(bus, DEAD_LETTER_QUEUE), until=lambda n: n == 2) == 2
+    )
     await consumer.stop(grace=5)
 
 
@@ -58,8 +60,7 @@ async def test_a_message_that_keeps_failing_stops_at_the_delivery_limit(bus: Bus
         attempts.append(1)
         raise RuntimeError("dependency down")
 
-    consumer = Consumer(bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated,
-                        handler=broken)  # fmt: skip
+    consumer = Consumer(bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated, handler=broken)
     await consumer.start()
     await bus.publish(_event())
     await eventually(lambda: queue_depth(bus, DEAD_LETTER_QUEUE), until=lambda n: n == 1)
@@ -75,8 +76,7 @@ async def test_rejected_message_is_dead_lettered_at_once(bus: Bus) -> None:
         calls.append(1)
         raise MessageRejected("never valid")
 
-    consumer = Consumer(bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated,
-                        handler=refuse)  # fmt: skip
+    consumer = Consumer(bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated, handler=refuse)
     await consumer.start()
     await bus.publish(_event())
     await eventually(lambda: queue_depth(bus, DEAD_LETTER_QUEUE), until=lambda n: n == 1)
@@ -94,8 +94,9 @@ async def test_stop_lets_in_flight_work_finish_and_returns_the_rest(bus: Bus) ->
         await release.wait()
         finished.append(event)
 
-    consumer = Consumer(bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated,
-                        handler=slow, prefetch=1)  # fmt: skip
+    consumer = Consumer(
+        bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated, handler=slow, prefetch=1
+    )
     await consumer.start()
     for _ in range(3):
         await bus.publish(_event())

@@ -49,9 +49,13 @@ async def _campaign(stack: Stack, key: str, message: str) -> str:
         response = await http.post(
             f"{stack.gateway_url}/v1/campaigns",
             headers={"Authorization": f"Bearer {key}"},
-            json={"title": message, "url": "https://example.com/post", "message": message,
-                  "networks": ["mastodon"]},
-        )  # fmt: skip
+            json={
+                "title": message,
+                "url": "https://example.com/post",
+                "message": message,
+                "networks": ["mastodon"],
+            },
+        )
     assert response.status_code == 201, response.text
     campaign_id: str = response.json()["id"]
     return campaign_id
@@ -143,4 +147,6 @@ async def _put_garbage_on_publisher_queue(stack: Stack) -> None:
     async with connection:
         channel = await connection.channel()
         exchange = await channel.get_exchange("chorus")
-        await exchange.publish(aio_pika.Message(b"\x00garbage"), routing_key="share.requested.mastodon")
+        await exchange.publish(
+            aio_pika.Message(b"\x00garbage"), routing_key="share.requested.mastodon"
+        )

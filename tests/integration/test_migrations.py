@@ -41,8 +41,10 @@ def _migrate(servers: Servers, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "chorus.common.migrate", *args],
         env={**os.environ, "CHORUS_DATABASE_URL": servers.database_url},
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 async def test_models_and_migrations_agree(scratch: Servers) -> None:

@@ -30,11 +30,9 @@ async def _pending(db: Database) -> int:
 
 
 async def test_rolled_back_events_never_leave(clean_db: Database, bus: Bus) -> None:
-    with pytest.raises(RuntimeError):
-        async with clean_db.sessions.begin() as session:
-            await add_events(session, [CampaignCreated(campaign_id=uuid.uuid4(),
-                                                       org_id=uuid.uuid4())])  # fmt: skip
-            raise RuntimeError("the change failed")
+    event = CampaignCreated(campaign_id=uuid.uuid4(), org_id=uuid.uuid4())
+    with pytest.raises(RuntimeError, match="the change failed"):
+        await _write_then_fail(clean_db, event)
     relay = OutboxRelay(db=clean_db, bus=bus, database_url="unused")
     assert await relay.relay_once() == 0
     assert await queue_depth(bus, SCHEDULER_CAMPAIGNS.name) == 0
@@ -78,3 +76,9 @@ async def test_concurrent_relays_send_each_event_once(
         ids.append(CampaignCreated.model_validate_json(message.body).campaign_id.hex)
     await channel.close()
     assert len(ids) == count and len(set(ids)) == count
+
+
+async def _write_then_fail(db: Database, event: CampaignCreated) -> None:
+    async with db.sessions.begin() as session:
+        await add_events(session, [event])
+        raise RuntimeError("the change failed")

@@ -11,12 +11,10 @@ from sqlalchemy import select, text
 
 from chorus.common.credentials import CredentialsBox
 from chorus.common.db import Database
-from chorus.common.messages import CampaignCreated, ShareRequested
-from chorus.common.models import MetricReadback, MetricSample
+from chorus.common.messages import CampaignCreated, SharePublished, ShareRequested
+from chorus.common.models import MetricReadback, MetricSample, OutboxEvent
 from chorus.common.networks import Network
 from chorus.common.networks.mastodon import MastodonClient
-from chorus.common.models import OutboxEvent
-from chorus.common.messages import SharePublished
 from chorus.common.wakeup import Wakeup
 from chorus.metrics.collector import Collector
 from chorus.metrics.gauges import refresh_reach_gauges
@@ -51,15 +49,24 @@ async def _published(
 
 
 def _collector(db: Database, sim: httpx.AsyncClient, box: CredentialsBox) -> Collector:
-    return Collector(db=db, clients={Network.MASTODON: MastodonClient(http=sim)}, credentials=box,
-                     wakeup=Wakeup("postgresql://unused", "unused"), batch_size=100,
-                     max_attempts=3, poll_seconds=1.0)  # fmt: skip
+    return Collector(
+        db=db,
+        clients={Network.MASTODON: MastodonClient(http=sim)},
+        credentials=box,
+        wakeup=Wakeup("postgresql://unused", "unused"),
+        batch_size=100,
+        max_attempts=3,
+        poll_seconds=1.0,
+    )
 
 
 async def test_published_share_is_read_back_now_and_later(
-    clean_db: Database, org: Org, credentials: CredentialsBox, sim_http: httpx.AsyncClient,
+    clean_db: Database,
+    org: Org,
+    credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient,
     sim_state: SimState,
-) -> None:  # fmt: skip
+) -> None:
     events = await _published(clean_db, org, credentials, sim_http, 3)
     for post in sim_state.posts.values():
         post.likes, post.reshares = 5, 1
@@ -81,8 +88,11 @@ async def test_published_share_is_read_back_now_and_later(
 
 
 async def test_gauges_leave_out_what_the_network_does_not_report(
-    clean_db: Database, org: Org, credentials: CredentialsBox, sim_http: httpx.AsyncClient,
-) -> None:  # fmt: skip
+    clean_db: Database,
+    org: Org,
+    credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient,
+) -> None:
     events = await _published(clean_db, org, credentials, sim_http, 2)
     handlers = MetricsHandlers(db=clean_db, readback_after=(0,), poke=lambda: None)
     for event in events:
@@ -96,9 +106,12 @@ async def test_gauges_leave_out_what_the_network_does_not_report(
 
 
 async def test_unreachable_network_retries_the_readback_later(
-    clean_db: Database, org: Org, credentials: CredentialsBox, sim_http: httpx.AsyncClient,
+    clean_db: Database,
+    org: Org,
+    credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient,
     sim_state: SimState,
-) -> None:  # fmt: skip
+) -> None:
     [event] = await _published(clean_db, org, credentials, sim_http, 1)
     await MetricsHandlers(db=clean_db, readback_after=(0,), poke=lambda: None).share_published(
         event
@@ -110,7 +123,10 @@ async def test_unreachable_network_retries_the_readback_later(
     async with httpx.AsyncClient(transport=httpx.MockTransport(down)) as broken:
         assert await _collector(clean_db, broken, credentials).collect_once() == 1
     async with clean_db.sessions() as session:
-        row = (await session.execute(text(
-            "SELECT attempts, done_at, due_at > now() AS later FROM metric_readbacks"))).one()  # fmt: skip
+        row = (
+            await session.execute(
+                text("SELECT attempts, done_at, due_at > now() AS later FROM metric_readbacks")
+            )
+        ).one()
         samples = await session.scalar(text("SELECT count(*) FROM metric_samples"))
     assert (row.attempts, row.done_at, row.later, samples) == (1, None, True, 0)

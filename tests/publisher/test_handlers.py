@@ -29,8 +29,9 @@ pytestmark = pytest.mark.integration
 def handlers(
     clean_db: Database, sim_http: httpx.AsyncClient, credentials: CredentialsBox
 ) -> PublisherHandlers:
-    return PublisherHandlers(db=clean_db, client=MastodonClient(http=sim_http),
-                             credentials=credentials)  # fmt: skip
+    return PublisherHandlers(
+        db=clean_db, client=MastodonClient(http=sim_http), credentials=credentials
+    )
 
 
 async def _queued_share(
@@ -43,16 +44,18 @@ async def _queued_share(
     )
     [share] = await share_rows(db, campaign_id)
     async with db.sessions.begin() as session:
-        await session.execute(text("UPDATE shares SET status = 'queued' WHERE id = :id"),
-                              {"id": share.id})  # fmt: skip
+        await session.execute(
+            text("UPDATE shares SET status = 'queued' WHERE id = :id"), {"id": share.id}
+        )
     return ShareRequested(share_id=share.id, org_id=org.id, network=Network.MASTODON)
 
 
 async def _share(db: Database, request: ShareRequested):  # type: ignore[no-untyped-def]
     async with db.sessions() as session:
         return (
-            await session.execute(text("SELECT * FROM shares WHERE id = :id"),
-                                  {"id": request.share_id})  # fmt: skip
+            await session.execute(
+                text("SELECT * FROM shares WHERE id = :id"), {"id": request.share_id}
+            )
         ).one()
 
 
@@ -62,9 +65,13 @@ async def _events(db: Database) -> list[str]:
 
 
 async def test_publishes_once_records_remote_id_and_announces_it(
-    handlers: PublisherHandlers, clean_db: Database, org: Org, credentials: CredentialsBox,
-    sim_http: httpx.AsyncClient, sim_state: SimState,
-) -> None:  # fmt: skip
+    handlers: PublisherHandlers,
+    clean_db: Database,
+    org: Org,
+    credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient,
+    sim_state: SimState,
+) -> None:
     request = await _queued_share(clean_db, org, credentials, sim_http)
     await handlers.share_requested(request)
     await handlers.share_requested(request)  # a redelivery
@@ -77,31 +84,42 @@ async def test_publishes_once_records_remote_id_and_announces_it(
 
 
 async def test_killed_mid_post_then_redelivered_posts_once(
-    handlers: PublisherHandlers, clean_db: Database, org: Org, credentials: CredentialsBox,
-    sim_http: httpx.AsyncClient, sim_state: SimState,
-) -> None:  # fmt: skip
+    handlers: PublisherHandlers,
+    clean_db: Database,
+    org: Org,
+    credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient,
+    sim_state: SimState,
+) -> None:
     request = await _queued_share(clean_db, org, credentials, sim_http)
     share = await _share(clean_db, request)
     # The earlier process recorded its intent and reached the network, then died.
     async with clean_db.sessions.begin() as session:
-        await session.execute(text("UPDATE shares SET status = 'publishing' WHERE id = :id"),
-                              {"id": share.id})  # fmt: skip
+        await session.execute(
+            text("UPDATE shares SET status = 'publishing' WHERE id = :id"), {"id": share.id}
+        )
     [account] = sim_state.accounts.values()
     await sim_http.post(
         "/mastodon/api/v1/statuses",
-        headers={"Authorization": f"Bearer {account.token}",
-                 "Idempotency-Key": share.idempotency_key},
+        headers={
+            "Authorization": f"Bearer {account.token}",
+            "Idempotency-Key": share.idempotency_key,
+        },
         json={"status": "Hello from the test\n\nhttps://example.com/a"},
-    )  # fmt: skip
+    )
     await handlers.share_requested(request)
     assert len(sim_state.posts) == 1 and sim_state.duplicates() == 0
     assert (await _share(clean_db, request)).status == "published"
 
 
 async def test_429_delays_to_the_networks_reset_without_spending_an_attempt(
-    handlers: PublisherHandlers, clean_db: Database, org: Org, credentials: CredentialsBox,
-    sim_http: httpx.AsyncClient, sim_state: SimState,
-) -> None:  # fmt: skip
+    handlers: PublisherHandlers,
+    clean_db: Database,
+    org: Org,
+    credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient,
+    sim_state: SimState,
+) -> None:
     request = await _queued_share(clean_db, org, credentials, sim_http)
     await sim_http.post("/_sim/faults", json={"next": ["429"]})
     await handlers.share_requested(request)
@@ -115,9 +133,12 @@ async def test_429_delays_to_the_networks_reset_without_spending_an_attempt(
 
 
 async def test_5xx_retries_later_and_fails_after_the_last_attempt(
-    handlers: PublisherHandlers, clean_db: Database, org: Org, credentials: CredentialsBox,
+    handlers: PublisherHandlers,
+    clean_db: Database,
+    org: Org,
+    credentials: CredentialsBox,
     sim_http: httpx.AsyncClient,
-) -> None:  # fmt: skip
+) -> None:
     request = await _queued_share(clean_db, org, credentials, sim_http)
     await sim_http.post("/_sim/faults", json={"next": ["500"] * PUBLISH_ATTEMPTS})
     for attempt in range(1, PUBLISH_ATTEMPTS + 1):
@@ -134,9 +155,13 @@ async def test_5xx_retries_later_and_fails_after_the_last_attempt(
 
 
 async def test_revoked_token_fails_that_share_only(
-    handlers: PublisherHandlers, clean_db: Database, org: Org, credentials: CredentialsBox,
-    sim_http: httpx.AsyncClient, sim_state: SimState,
-) -> None:  # fmt: skip
+    handlers: PublisherHandlers,
+    clean_db: Database,
+    org: Org,
+    credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient,
+    sim_state: SimState,
+) -> None:
     request = await _queued_share(clean_db, org, credentials, sim_http)
     [account] = sim_state.accounts.values()
     sim_state.by_token.pop(account.token)

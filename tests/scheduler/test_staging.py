@@ -13,8 +13,8 @@ from chorus.common.bus import Bus
 from chorus.common.credentials import CredentialsBox
 from chorus.common.db import Database
 from chorus.common.messages import CampaignCreated, ShareRequested
-from chorus.common.topology import publisher_queue
 from chorus.common.networks import Network
+from chorus.common.topology import publisher_queue
 from chorus.scheduler.handlers import SchedulerHandlers
 from chorus.scheduler.releaser import Releaser
 from tests.conftest import Servers
@@ -49,7 +49,9 @@ async def test_one_share_per_connected_account_and_redelivery_stages_nothing_mor
 async def test_event_for_another_organisations_campaign_stages_nothing(
     clean_db: Database, org: Org, credentials: CredentialsBox, sim_http: httpx.AsyncClient
 ) -> None:
-    await make_accounts(clean_db, org=org, box=credentials, sim=await sim_accounts(sim_http, count=3))
+    await make_accounts(
+        clean_db, org=org, box=credentials, sim=await sim_accounts(sim_http, count=3)
+    )
     campaign_id = await make_campaign(clean_db, org=org)
     forged = CampaignCreated(campaign_id=campaign_id, org_id=uuid.uuid4())
     await SchedulerHandlers(db=clean_db).campaign_created(forged)
@@ -66,14 +68,24 @@ async def _staged(db: Database, org: Org, box: CredentialsBox, sim: httpx.AsyncC
 
 
 def _releaser(db: Database, bus: Bus, servers: Servers, batch: int = 1000) -> Releaser:
-    return Releaser(db=db, bus=bus, database_url=servers.database_url, batch_size=batch,
-                    poll_seconds=1.0, stale_after=timedelta(minutes=15))  # fmt: skip
+    return Releaser(
+        db=db,
+        bus=bus,
+        database_url=servers.database_url,
+        batch_size=batch,
+        poll_seconds=1.0,
+        stale_after=timedelta(minutes=15),
+    )
 
 
 async def test_due_shares_are_released_once_to_their_network_queue(
-    clean_db: Database, org: Org, credentials: CredentialsBox, sim_http: httpx.AsyncClient,
-    bus: Bus, servers: Servers,
-) -> None:  # fmt: skip
+    clean_db: Database,
+    org: Org,
+    credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient,
+    bus: Bus,
+    servers: Servers,
+) -> None:
     campaign_id = await _staged(clean_db, org, credentials, sim_http, 25)
     releaser = _releaser(clean_db, bus, servers, batch=10)
     assert [await releaser.release_once() for _ in range(4)] == [10, 10, 5, 0]
@@ -89,9 +101,13 @@ async def test_due_shares_are_released_once_to_their_network_queue(
 
 
 async def test_shares_planned_for_later_wait(
-    clean_db: Database, org: Org, credentials: CredentialsBox, sim_http: httpx.AsyncClient,
-    bus: Bus, servers: Servers,
-) -> None:  # fmt: skip
+    clean_db: Database,
+    org: Org,
+    credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient,
+    bus: Bus,
+    servers: Servers,
+) -> None:
     campaign_id = await _staged(clean_db, org, credentials, sim_http, 5)
     async with clean_db.sessions.begin() as session:
         await session.execute(
@@ -102,17 +118,24 @@ async def test_shares_planned_for_later_wait(
 
 
 async def test_stale_shares_are_planned_again(
-    clean_db: Database, org: Org, credentials: CredentialsBox, sim_http: httpx.AsyncClient,
-    bus: Bus, servers: Servers,
-) -> None:  # fmt: skip
+    clean_db: Database,
+    org: Org,
+    credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient,
+    bus: Bus,
+    servers: Servers,
+) -> None:
     campaign_id = await _staged(clean_db, org, credentials, sim_http, 4)
     releaser = _releaser(clean_db, bus, servers)
     assert await releaser.release_once() == 4
     async with clean_db.sessions.begin() as session:
-        await session.execute(text(
-            "UPDATE shares SET status = 'publishing', updated_at = now() - interval '1 hour' "
-            "WHERE id IN (SELECT id FROM shares WHERE campaign_id = :c LIMIT 2)"),
-            {"c": campaign_id})  # fmt: skip
+        await session.execute(
+            text(
+                "UPDATE shares SET status = 'publishing', updated_at = now() - interval '1 hour' "
+                "WHERE id IN (SELECT id FROM shares WHERE campaign_id = :c LIMIT 2)"
+            ),
+            {"c": campaign_id},
+        )
     assert await releaser.requeue_stale() == 2
     statuses = sorted(s.status for s in await share_rows(clean_db, campaign_id))
     assert statuses == ["planned", "planned", "queued", "queued"]

@@ -29,6 +29,8 @@ class Batcher(Generic[T, R]):
         self._max_size = max_size
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._scheduled = False
+        # Flushes in progress: the loop keeps only weak references to tasks.
+        self._running: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
@@ -47,12 +49,14 @@ class Batcher(Generic[T, R]):
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        asyncio.ensure_future(self._run(batch))
+        task = asyncio.ensure_future(self._run(batch))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
 
     async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
             results = await self._flush([item for item, _ in batch])
-        except BaseException as exc:  # noqa: BLE001 - handed to every waiter
+        except BaseException as exc:
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)

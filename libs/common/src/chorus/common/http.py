@@ -8,25 +8,17 @@ same number of requests in flight for a fraction of that.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
 __all__ = ["HttpPool", "Requester"]
 
 
-class Requester(Protocol):
-    """What the network clients need: `httpx.AsyncClient` and `HttpPool` both fit."""
-
-    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response: ...
-
-
 class HttpPool:
     """`HttpPool(max_connections=200, timeout=15)`; close with `await pool.aclose()`."""
 
-    def __init__(
-        self, *, max_connections: int, timeout: float, per_client: int = 25
-    ) -> None:
+    def __init__(self, *, max_connections: int, timeout: float, per_client: int = 25) -> None:
         count = max(1, -(-max_connections // per_client))
         size = -(-max_connections // count)
         self._clients = [
@@ -45,3 +37,7 @@ class HttpPool:
     async def aclose(self) -> None:
         for client in self._clients:
             await client.aclose()
+
+
+# What the network clients send through: a pool in services, one client in tests.
+Requester = httpx.AsyncClient | HttpPool

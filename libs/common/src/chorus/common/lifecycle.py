@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
 
 import uvloop
 
@@ -44,8 +45,8 @@ def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
 
 @contextlib.asynccontextmanager
 async def supervise(
-    *loops: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event
-) -> contextlib.AsyncIterator[None]:
+    *loops: Callable[[asyncio.Event], Coroutine[Any, Any, None]], stop: asyncio.Event
+) -> AsyncIterator[None]:
     """Run background loops that take `stop`; on exit, set `stop` and wait for them.
 
     If a loop dies, the whole service stops (and its orchestrator restarts it) instead of

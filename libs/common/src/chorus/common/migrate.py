@@ -1,7 +1,7 @@
 """Migrations as a one-shot step: `python -m chorus.common.migrate` (never at service start).
 
-    python -m chorus.common.migrate            # upgrade to head
-    python -m chorus.common.migrate check      # fail if the models drifted from the migrations
+python -m chorus.common.migrate            # upgrade to head
+python -m chorus.common.migrate check      # fail if the models drifted from the migrations
 """
 
 from __future__ import annotations

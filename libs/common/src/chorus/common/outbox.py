@@ -10,6 +10,8 @@ why every consumer is idempotent (at least once on the bus, exactly once in effe
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
@@ -107,9 +109,7 @@ class OutboxRelay:
     async def prune(self) -> None:
         async with self._db.sessions.begin() as session:
             await session.execute(
-                delete(OutboxEvent).where(
-                    OutboxEvent.sent_at < func.now() - self._keep_sent
-                )
+                delete(OutboxEvent).where(OutboxEvent.sent_at < func.now() - self._keep_sent)
             )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -137,16 +137,12 @@ class OutboxRelay:
 
 
 def _json_bytes(payload: object) -> bytes:
-    import json
-
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
 
 
 async def _first(stop: asyncio.Event, wakeup: Wakeup, seconds: float) -> None:

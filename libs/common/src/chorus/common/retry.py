@@ -18,4 +18,4 @@ def backoff(attempt: int, *, base: float = 2.0, cap: float = 300.0) -> timedelta
 def redelivery_pause(delivery_count: int) -> float:
     """Seconds to hold a message that failed unexpectedly before handing it back, so a
     broken dependency (database down) is not hammered by a tight redelivery loop."""
-    return min(10.0, 0.25 * 2**delivery_count)
+    return min(10.0, 0.25 * 2.0**delivery_count)

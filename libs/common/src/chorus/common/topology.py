@@ -15,10 +15,10 @@ from chorus.common.networks import Network
 __all__ = [
     "DEAD_LETTER_EXCHANGE",
     "DEAD_LETTER_QUEUE",
-    "all_queues",
     "METRICS_SHARES",
     "SCHEDULER_CAMPAIGNS",
     "QueueSpec",
+    "all_queues",
     "publisher_queue",
 ]
 

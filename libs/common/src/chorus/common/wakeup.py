@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -48,7 +49,7 @@ class Wakeup:
                 continue
             closed = asyncio.Event()
             try:
-                connection.add_termination_listener(lambda _c: closed.set())
+                connection.add_termination_listener(_setter(closed))
                 await connection.add_listener(self._channel, self._on_notify)
                 # Anything that arrived while we were not listening is found by the next poll.
                 self._event.set()
@@ -72,3 +73,7 @@ class Wakeup:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+def _setter(event: asyncio.Event) -> Callable[[object], None]:
+    return lambda _connection: event.set()

@@ -73,7 +73,8 @@ API key: {key}
 Create a campaign:
   curl -s -X POST {gw}/v1/campaigns \\
     -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\
-    -d '{{"title": "Launch", "url": "https://example.com/launch", "message": "We shipped!", "networks": ["mastodon"]}}'
+    -d '{{"title": "Launch", "url": "https://example.com/launch", \\
+         "message": "We shipped!", "networks": ["mastodon"]}}'
 
 Then follow it (use the "id" it returned):
   curl -s {gw}/v1/campaigns/<id> -H 'Authorization: Bearer {key}'

@@ -76,9 +76,17 @@ class LocalPostgres:
         chown_tree(self.root, SYSTEM_USER)
         if fresh:
             self._run(
-                str(bin_dir / "initdb"), "-D", str(self._data), "-U", self.user,
-                "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8", "--no-sync",
-            )  # fmt: skip
+                str(bin_dir / "initdb"),
+                "-D",
+                str(self._data),
+                "-U",
+                self.user,
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            )
             pwfile.unlink()
         options = [
             f"-p {self.port}",
@@ -91,17 +99,36 @@ class LocalPostgres:
             # Test and benchmark data is thrown away; fsync only costs time there.
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
         self._run(
-            str(bin_dir / "pg_ctl"), "-D", str(self._data), "-l", str(self._log),
-            "-o", " ".join(options), "-w", "-t", "60", "start",
-        )  # fmt: skip
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(self._data),
+            "-l",
+            str(self._log),
+            "-o",
+            " ".join(options),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         wait_until(lambda: port_open(self.port), timeout=30, what="PostgreSQL", log=self._log)
         if fresh:
             env = {**os.environ, "PGPASSWORD": self.password}
             subprocess.run(
-                [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-                 "-U", self.user, self.database],
-                check=True, env=env, capture_output=True,
-            )  # fmt: skip
+                [
+                    str(bin_dir / "createdb"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    self.user,
+                    self.database,
+                ],
+                check=True,
+                env=env,
+                capture_output=True,
+            )
         return self
 
     def stop(self) -> None:

@@ -1,4 +1,4 @@
-"""Starting and stopping the child processes of a local stack, and waiting on them with deadlines."""
+"""Starting and stopping a local stack's child processes, and waiting on them with deadlines."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 20.0) -> Non
 def spawn(
     argv: Sequence[str], *, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start `argv` in its own process group (so stopping it stops its children), logging to `log`."""
+    """Start `argv` in its own process group (stopping it stops its children), logged to `log`."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         return subprocess.Popen(

@@ -64,10 +64,14 @@ class Stack:
     def start_servers(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o755)  # PostgreSQL runs as its own account when we are root.
-        self.postgres = LocalPostgres(
-            root=self.root / "postgres", durable=self.durable, **_port(self.pg_port)
-        ).start()
-        self.rabbitmq = LocalRabbitMQ(root=self.root / "rabbitmq", **_port(self.mq_port)).start()
+        postgres = LocalPostgres(root=self.root / "postgres", durable=self.durable)
+        if self.pg_port is not None:
+            postgres.port = self.pg_port
+        self.postgres = postgres.start()
+        rabbitmq = LocalRabbitMQ(root=self.root / "rabbitmq")
+        if self.mq_port is not None:
+            rabbitmq.port = self.mq_port
+        self.rabbitmq = rabbitmq.start()
 
     @property
     def database_url(self) -> str:
@@ -111,9 +115,12 @@ class Stack:
         url = f"http://127.0.0.1:{port}"
         self.sim = ServiceProcess("netsim", proc, url, log)
         wait_until(
-            lambda: _healthy(url + "/healthz"), timeout=30, what="simulator",
-            alive=self.sim.alive, log=log,
-        )  # fmt: skip
+            lambda: _healthy(url + "/healthz"),
+            timeout=30,
+            what="simulator",
+            alive=self.sim.alive,
+            log=log,
+        )
         return url
 
     @property
@@ -136,9 +143,12 @@ class Stack:
         service = ServiceProcess(key, proc, f"http://127.0.0.1:{ops_port}", log)
         self.services[key] = service
         wait_until(
-            lambda: _healthy(service.ops_url + "/healthz"), timeout=60, what=key,
-            alive=service.alive, log=log,
-        )  # fmt: skip
+            lambda: _healthy(service.ops_url + "/healthz"),
+            timeout=60,
+            what=key,
+            alive=service.alive,
+            log=log,
+        )
         return service
 
     @property
@@ -197,9 +207,13 @@ class Stack:
         with httpx.Client(timeout=30) as http:
             sim_accounts = http.post(
                 f"{self.sim_url}/_sim/accounts",
-                json={"network": "mastodon", "username": prefix, "count": count,
-                      "followers": followers},
-            ).json()  # fmt: skip
+                json={
+                    "network": "mastodon",
+                    "username": prefix,
+                    "count": count,
+                    "followers": followers,
+                },
+            ).json()
             headers = {"Authorization": f"Bearer {api_key}"}
             made = []
             for i, sim in enumerate(sim_accounts):
@@ -213,14 +227,14 @@ class Stack:
                 account = http.post(
                     f"{self.gateway_url}/v1/ambassadors/{external_id}/accounts",
                     headers=headers,
-                    json={"network": "mastodon", "handle": sim["username"],
-                          "base_url": sim["base_url"], "access_token": sim["token"],
-                          "remote_account_id": sim["id"]},
-                )  # fmt: skip
+                    json={
+                        "network": "mastodon",
+                        "handle": sim["username"],
+                        "base_url": sim["base_url"],
+                        "access_token": sim["token"],
+                        "remote_account_id": sim["id"],
+                    },
+                )
                 account.raise_for_status()
                 made.append({"external_id": external_id, "sim": sim, **account.json()})
             return made
-
-
-def _port(port: int | None) -> dict[str, int]:
-    return {} if port is None else {"port": port}

@@ -14,9 +14,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
     args = parser.parse_args()
-    uvicorn.run(
-        create_app(), host=args.host, port=args.port, log_level="warning", access_log=False
-    )
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":

@@ -42,9 +42,9 @@ def control_router(state: SimState) -> APIRouter:
     router = APIRouter(prefix="/_sim")
 
     @router.post("/accounts")
-    async def add_accounts(body: NewAccounts, request: Request) -> list[dict[str, str | int]]:
+    async def add_accounts(body: NewAccounts, request: Request) -> list[dict[str, object]]:
         base = str(request.base_url).rstrip("/") + f"/{body.network}"
-        made = []
+        made: list[dict[str, object]] = []
         for i in range(body.count):
             name = body.username if body.count == 1 else f"{body.username}{i}"
             account = state.add_account(

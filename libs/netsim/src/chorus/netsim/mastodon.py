@@ -87,9 +87,9 @@ def mastodon_router(state: SimState) -> APIRouter:
         account = state.by_token.get(header[7:].strip())
         return account if account and account.network == "mastodon" else None
 
-    def rate_headers(account: SimAccount, bucket: str, limit: int, period: float) -> tuple[
-        bool, dict[str, str]
-    ]:
+    def rate_headers(
+        account: SimAccount, bucket: str, limit: int, period: float
+    ) -> tuple[bool, dict[str, str]]:
         window = state.take_rate(bucket=bucket, account_id=account.id, limit=limit, period=period)
         headers = {
             "X-RateLimit-Limit": str(limit),
@@ -124,7 +124,9 @@ def mastodon_router(state: SimState) -> APIRouter:
             return _error(422, "Validation failed: Text can't be blank", headers)
         if len(_URL.sub("x" * URL_WEIGHT, text)) > MAX_CHARACTERS:
             return _error(
-                422, f"Validation failed: Text character limit of {MAX_CHARACTERS} exceeded", headers
+                422,
+                f"Validation failed: Text character limit of {MAX_CHARACTERS} exceeded",
+                headers,
             )
         key = request.headers.get("idempotency-key")
         if key and (account.id, key) in state.idempotency:

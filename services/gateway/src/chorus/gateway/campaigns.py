@@ -17,7 +17,7 @@ from chorus.common.outbox import add_events
 from chorus.gateway.problems import Problem
 from chorus.gateway.schemas import CampaignIn, CampaignOut, NetworkReach, ShareCounts
 
-__all__ = ["create_campaign", "validate_campaign", "campaign_report"]
+__all__ = ["campaign_report", "create_campaign", "validate_campaign"]
 
 
 def validate_campaign(body: CampaignIn) -> None:
@@ -27,9 +27,11 @@ def validate_campaign(body: CampaignIn) -> None:
         raise Problem(
             422,
             f"Chorus cannot post to {', '.join(unsupported)} yet.",
-            errors=[{"location": ["body", "networks"], "message": f"not supported: {n}"}
-                    for n in unsupported],
-        )  # fmt: skip
+            errors=[
+                {"location": ["body", "networks"], "message": f"not supported: {n}"}
+                for n in unsupported
+            ],
+        )
     problems = [
         p
         for network in body.networks
@@ -82,9 +84,7 @@ async def create_campaign(
         )
     ).one()
     if existing.request_hash != fingerprint:
-        raise Problem(
-            422, "This Idempotency-Key was already used for a different request body."
-        )
+        raise Problem(422, "This Idempotency-Key was already used for a different request body.")
     return existing.id, False
 
 
@@ -158,5 +158,3 @@ async def _reach(
 
 def _int(value: object) -> int | None:
     return None if value is None else int(str(value))
-
-

@@ -63,13 +63,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
+        return problem_response(
+            exc.status_code, str(exc.detail), headers=dict(exc.headers or {}) or None
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"location": list(e.get("loc", ())), "message": e.get("msg", "")}
-            for e in exc.errors()
+            {"location": list(e.get("loc", ())), "message": e.get("msg", "")} for e in exc.errors()
         ]
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
             return problem_response(400, "The request body is not valid JSON.", errors=errors)

@@ -7,8 +7,8 @@ import asyncio
 from chorus.common.bus import Bus, Consumer
 from chorus.common.credentials import CredentialsBox
 from chorus.common.db import open_database
-from chorus.common.http import HttpPool
 from chorus.common.health import bus_ok, database_ok
+from chorus.common.http import HttpPool
 from chorus.common.lifecycle import configure_logging, run, supervise
 from chorus.common.messages import SharePublished
 from chorus.common.networks import PUBLISHABLE, client_for

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from sqlalchemy import text
@@ -48,7 +49,5 @@ async def run_gauges(db: Database, *, every: float, stop: asyncio.Event) -> None
             await refresh_reach_gauges(db)
         except Exception:
             log.exception("refreshing reach gauges failed")
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
-        except TimeoutError:
-            pass

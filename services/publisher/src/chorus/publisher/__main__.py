@@ -7,8 +7,8 @@ import asyncio
 from chorus.common.bus import Bus, Consumer
 from chorus.common.credentials import CredentialsBox
 from chorus.common.db import open_database
-from chorus.common.http import HttpPool
 from chorus.common.health import bus_ok, database_ok
+from chorus.common.http import HttpPool
 from chorus.common.lifecycle import configure_logging, run, supervise
 from chorus.common.messages import ShareRequested
 from chorus.common.networks import client_for
@@ -24,7 +24,9 @@ async def serve(settings: PublisherSettings, stop: asyncio.Event) -> None:
     name = f"chorus-publisher-{settings.network.value}"
     db = open_database(settings, application_name=name)
     bus = await Bus.connect(settings, name=name)
-    http = HttpPool(max_connections=settings.http_max_connections, timeout=settings.http_timeout_seconds)
+    http = HttpPool(
+        max_connections=settings.http_max_connections, timeout=settings.http_timeout_seconds
+    )
     handlers = PublisherHandlers(
         db=db, client=client_for(settings.network, http=http), credentials=box
     )
@@ -56,7 +58,7 @@ async def serve(settings: PublisherSettings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    settings = PublisherSettings()  # type: ignore[call-arg]  # network comes from NETWORK
+    settings = PublisherSettings()  # network comes from NETWORK
     configure_logging(settings.log_level)
     run(lambda stop: serve(settings, stop))
 

@@ -38,9 +38,7 @@ class PublisherHandlers:
     batches (one statement for many shares); each message is still acked only after its own
     outcome has committed."""
 
-    def __init__(
-        self, *, db: Database, client: NetworkClient, credentials: CredentialsBox
-    ) -> None:
+    def __init__(self, *, db: Database, client: NetworkClient, credentials: CredentialsBox) -> None:
         self.db = db
         self.client = client
         self.credentials = credentials

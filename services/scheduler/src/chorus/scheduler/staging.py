@@ -48,7 +48,9 @@ async def stage_shares(
     *, session: AsyncSession, campaign_id: uuid.UUID, org_id: uuid.UUID
 ) -> int | None:
     """Stage the campaign's shares; None if it was already staged (a redelivered event)."""
-    staged = await session.scalar(_STAGE, {"campaign_id": campaign_id, "org_id": org_id})
+    staged: int | None = await session.scalar(
+        _STAGE, {"campaign_id": campaign_id, "org_id": org_id}
+    )
     if staged is None:
         log.info("campaign %s already staged or unknown; nothing to do", campaign_id)
     return staged

@@ -14,11 +14,11 @@ from chorus.common.networks.text import render_post, text_problems
 __all__ = [
     "PUBLISHABLE",
     "AccountAccess",
-    "client_for",
     "Network",
     "NetworkClient",
     "PostCounts",
     "PostResult",
+    "client_for",
     "render_post",
     "text_problems",
 ]

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from chorus.common.http import Requester
 from chorus.common.failures import PermanentFailure, RateLimited, TransientFailure
+from chorus.common.http import Requester
 from chorus.common.networks.base import AccountAccess, PostCounts, PostResult, RateBudget
 from chorus.common.networks.kinds import Network
 

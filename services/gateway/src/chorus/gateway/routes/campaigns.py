@@ -5,9 +5,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
+from chorus.gateway.auth import OrgId
 from chorus.gateway.campaigns import campaign_report, create_campaign
 from chorus.gateway.deps import SessionsDep
-from chorus.gateway.auth import OrgId
 from chorus.gateway.schemas import CampaignIn, CampaignOut
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
