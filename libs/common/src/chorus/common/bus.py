@@ -22,6 +22,7 @@ from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
     AbstractIncomingMessage,
+    AbstractQueue,
     AbstractRobustConnection,
 )
 from pydantic import ValidationError
@@ -134,7 +135,9 @@ async def _declare_exchanges(channel: AbstractChannel, settings: BusSettings) ->
     )
 
 
-async def _declare_queue(channel: AbstractChannel, settings: BusSettings, spec: QueueSpec) -> None:
+async def _declare_queue(
+    channel: AbstractChannel, settings: BusSettings, spec: QueueSpec
+) -> AbstractQueue:
     queue = await channel.declare_queue(
         spec.name,
         durable=True,
@@ -148,6 +151,7 @@ async def _declare_queue(channel: AbstractChannel, settings: BusSettings, spec: 
     )
     for key in spec.bindings:
         await queue.bind(settings.exchange, routing_key=key)
+    return queue
 
 
 def _delivery_count(message: AbstractIncomingMessage) -> int:
@@ -175,14 +179,16 @@ class Consumer(Generic[M]):
     handler: Callable[[M], Awaitable[None]]
     prefetch: int = 32
     _channel: AbstractChannel | None = None
+    _queue: AbstractQueue | None = None
     _tag: str | None = None
     _inflight: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def start(self) -> None:
-        await self.bus.declare(self.queue)
         self._channel = await self.bus.channel(prefetch=self.prefetch)
-        queue = await self._channel.get_queue(self.queue.name, ensure=False)
-        self._tag = await queue.consume(self._on_message)
+        # Declared on this very channel: a robust channel restores the consumers of the
+        # queues it declared, and only those, when it reconnects after a broker restart.
+        self._queue = await _declare_queue(self._channel, self.bus.settings, self.queue)
+        self._tag = await self._queue.consume(self._on_message)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
@@ -219,9 +225,8 @@ class Consumer(Generic[M]):
 
     async def stop(self, *, grace: float) -> None:
         """Stop taking messages, give in-flight ones `grace` seconds, then hand the rest back."""
-        if self._channel is not None and self._tag is not None and not self._channel.is_closed:
-            queue = await self._channel.get_queue(self.queue.name, ensure=False)
-            await queue.cancel(self._tag)
+        if self._queue is not None and self._tag is not None and not self._channel_closed():
+            await self._queue.cancel(self._tag)
         if self._inflight:
             _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
             for task in pending:
@@ -231,6 +236,9 @@ class Consumer(Generic[M]):
         if self._channel is not None and not self._channel.is_closed:
             # Closing the channel returns every unacked message to the queue.
             await self._channel.close()
+
+    def _channel_closed(self) -> bool:
+        return self._channel is None or self._channel.is_closed
 
     @property
     def inflight(self) -> int:

@@ -26,8 +26,10 @@ class BusSettings(BaseSettings):
 
     amqp_url: str = Field(default="amqp://guest:guest@127.0.0.1:55672/")
     exchange: str = Field(default="chorus", min_length=1)
-    # After this many deliveries a message goes to the dead-letter queue instead of looping.
-    delivery_limit: int = Field(default=5, ge=1, le=100)
+    # After this many redeliveries a message goes to the dead-letter queue instead of looping.
+    # With the growing pause between them (retry.redelivery_pause, up to 10 s), 20 rides out
+    # about two and a half minutes of database outage; a malformed message never uses them.
+    delivery_limit: int = Field(default=20, ge=1, le=100)
 
 
 class ServiceSettings(DatabaseSettings, BusSettings):

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from chorus.netsim.state import Post, SimAccount, SimState
 
@@ -118,7 +119,11 @@ def mastodon_router(state: SimState) -> APIRouter:
             return _error(429, "Too many requests", headers)
         if fault in ("500", "503"):
             return _error(int(fault), "Internal server error")
-        form = await _body(request)
+        try:
+            form = await _body(request)
+        except ClientDisconnect:
+            # The client left before sending its body: nothing is stored, nobody to answer.
+            return _error(400, "client disconnected")
         text = form.get("status")
         if not isinstance(text, str) or not text.strip():
             return _error(422, "Validation failed: Text can't be blank", headers)

@@ -19,7 +19,7 @@ from chorus.gateway.settings import GatewaySettings
 
 async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
     box = CredentialsBox(settings.credentials_key.get_secret_value())
-    db = open_database(settings, application_name="chorus-gateway")
+    db = open_database(settings, application_name="chorus-gateway", pre_ping=True)
     bus = await Bus.connect(settings, name="chorus-gateway")
     relay = OutboxRelay(db=db, bus=bus, database_url=settings.database_url)
     app = create_app(
