@@ -105,3 +105,27 @@ async def make_campaign(
 async def share_rows(db: Database, campaign_id: uuid.UUID) -> list[Share]:
     async with db.sessions() as session:
         return list(await session.scalars(select(Share).where(Share.campaign_id == campaign_id)))
+
+
+async def stage_campaign(
+    db: Database,
+    *,
+    org: Org,
+    box: CredentialsBox,
+    sim: httpx.AsyncClient,
+    count: int,
+    followers: int = 10,
+    message: str = "Hello",
+) -> uuid.UUID:
+    """`count` ambassadors with simulator accounts, a campaign, and its shares staged by the
+    scheduler's own handler."""
+    from chorus.common.messages import CampaignCreated
+    from chorus.scheduler.handlers import SchedulerHandlers
+
+    accounts = await sim_accounts(sim, count=count, followers=followers)
+    await make_accounts(db, org=org, box=box, sim=accounts)
+    campaign_id = await make_campaign(db, org=org, message=message)
+    await SchedulerHandlers(db=db).campaign_created(
+        CampaignCreated(campaign_id=campaign_id, org_id=org.id)
+    )
+    return campaign_id

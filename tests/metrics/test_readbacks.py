@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 
 from chorus.common.credentials import CredentialsBox
 from chorus.common.db import Database
-from chorus.common.messages import CampaignCreated, SharePublished, ShareRequested
+from chorus.common.messages import SharePublished, ShareRequested
 from chorus.common.models import MetricReadback, MetricSample, OutboxEvent
 from chorus.common.networks import Network
 from chorus.common.networks.mastodon import MastodonClient
@@ -21,8 +21,7 @@ from chorus.metrics.gauges import refresh_reach_gauges
 from chorus.metrics.handlers import MetricsHandlers
 from chorus.netsim import SimState
 from chorus.publisher.handlers import PublisherHandlers
-from chorus.scheduler.handlers import SchedulerHandlers
-from tests.factories import Org, make_accounts, make_campaign, share_rows, sim_accounts
+from tests.factories import Org, share_rows, stage_campaign
 
 pytestmark = pytest.mark.integration
 
@@ -31,11 +30,7 @@ async def _published(
     db: Database, org: Org, box: CredentialsBox, sim: httpx.AsyncClient, n: int
 ) -> list[SharePublished]:
     """Publish `n` shares through the real handlers; returns their SharePublished events."""
-    await make_accounts(db, org=org, box=box, sim=await sim_accounts(sim, count=n, followers=50))
-    campaign_id = await make_campaign(db, org=org)
-    await SchedulerHandlers(db=db).campaign_created(
-        CampaignCreated(campaign_id=campaign_id, org_id=org.id)
-    )
+    campaign_id = await stage_campaign(db, org=org, box=box, sim=sim, count=n, followers=50)
     publisher = PublisherHandlers(db=db, client=MastodonClient(http=sim), credentials=box)
     for share in await share_rows(db, campaign_id):
         await publisher.share_requested(

@@ -12,15 +12,14 @@ from sqlalchemy import select, text
 from chorus.common.credentials import CredentialsBox
 from chorus.common.db import Database
 from chorus.common.failures import MessageRejected
-from chorus.common.messages import CampaignCreated, ShareRequested
+from chorus.common.messages import ShareRequested
 from chorus.common.models import OutboxEvent
 from chorus.common.networks import Network
 from chorus.common.networks.mastodon import MastodonClient
 from chorus.common.retry import PUBLISH_ATTEMPTS
 from chorus.netsim import SimState
 from chorus.publisher.handlers import PublisherHandlers
-from chorus.scheduler.handlers import SchedulerHandlers
-from tests.factories import Org, make_accounts, make_campaign, share_rows, sim_accounts
+from tests.factories import Org, share_rows, stage_campaign
 
 pytestmark = pytest.mark.integration
 
@@ -37,10 +36,8 @@ def handlers(
 async def _queued_share(
     db: Database, org: Org, box: CredentialsBox, sim: httpx.AsyncClient
 ) -> ShareRequested:
-    await make_accounts(db, org=org, box=box, sim=await sim_accounts(sim, count=1))
-    campaign_id = await make_campaign(db, org=org, message="Hello from the test")
-    await SchedulerHandlers(db=db).campaign_created(
-        CampaignCreated(campaign_id=campaign_id, org_id=org.id)
+    campaign_id = await stage_campaign(
+        db, org=org, box=box, sim=sim, count=1, message="Hello from the test"
     )
     [share] = await share_rows(db, campaign_id)
     async with db.sessions.begin() as session:

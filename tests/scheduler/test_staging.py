@@ -18,7 +18,14 @@ from chorus.common.topology import publisher_queue
 from chorus.scheduler.handlers import SchedulerHandlers
 from chorus.scheduler.releaser import Releaser
 from tests.conftest import Servers
-from tests.factories import Org, make_accounts, make_campaign, share_rows, sim_accounts
+from tests.factories import (
+    Org,
+    make_accounts,
+    make_campaign,
+    share_rows,
+    sim_accounts,
+    stage_campaign,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -58,13 +65,10 @@ async def test_event_for_another_organisations_campaign_stages_nothing(
     assert await share_rows(clean_db, campaign_id) == []
 
 
-async def _staged(db: Database, org: Org, box: CredentialsBox, sim: httpx.AsyncClient, n: int):  # type: ignore[no-untyped-def]
-    await make_accounts(db, org=org, box=box, sim=await sim_accounts(sim, count=n))
-    campaign_id = await make_campaign(db, org=org)
-    await SchedulerHandlers(db=db).campaign_created(
-        CampaignCreated(campaign_id=campaign_id, org_id=org.id)
-    )
-    return campaign_id
+async def _staged(
+    db: Database, org: Org, box: CredentialsBox, sim: httpx.AsyncClient, n: int
+) -> uuid.UUID:
+    return await stage_campaign(db, org=org, box=box, sim=sim, count=n)
 
 
 def _releaser(db: Database, bus: Bus, servers: Servers, batch: int = 1000) -> Releaser:

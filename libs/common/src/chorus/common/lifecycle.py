@@ -45,19 +45,21 @@ def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
 
 @contextlib.asynccontextmanager
 async def supervise(
-    *loops: Callable[[asyncio.Event], Coroutine[Any, Any, None]], stop: asyncio.Event
+    *loops: Callable[[asyncio.Event], Coroutine[Any, Any, None]], service_stop: asyncio.Event
 ) -> AsyncIterator[None]:
-    """Run background loops that take `stop`; on exit, set `stop` and wait for them.
+    """Run background loops while the block runs; on exit, tell them to stop and wait.
 
-    If a loop dies, the whole service stops (and its orchestrator restarts it) instead of
-    living on half-working.
+    They stop only when the block ends, after the work the service was finishing: an outbox
+    relay still sends what that work wrote. If a loop dies, `service_stop` is set, so the whole
+    service stops (and its orchestrator restarts it) instead of living on half-working.
     """
+    stop = asyncio.Event()
     tasks = [asyncio.create_task(loop(stop)) for loop in loops]
 
     def _on_done(task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             log.error("a service loop died; stopping", exc_info=task.exception())
-            stop.set()
+            service_stop.set()
 
     for task in tasks:
         task.add_done_callback(_on_done)

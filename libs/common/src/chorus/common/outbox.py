@@ -24,7 +24,7 @@ from chorus.common.db import Database
 from chorus.common.messages import Message
 from chorus.common.models import OutboxEvent
 from chorus.common.telemetry import OUTBOX_RELAYED
-from chorus.common.wakeup import Wakeup, asyncpg_dsn
+from chorus.common.wakeup import Wakeup, asyncpg_dsn, wait_for_work
 
 __all__ = ["OutboxRelay", "add_events"]
 
@@ -127,7 +127,7 @@ class OutboxRelay:
                     sent = 0
                     await _sleep_or_stop(stop, 1.0)
                 if sent < self._batch_size:
-                    await _first(stop, wakeup, self._poll_seconds)
+                    await wait_for_work(stop, wakeup, self._poll_seconds)
         # Events written by work that finished during shutdown leave now, not at next start.
         try:
             while await self.relay_once():
@@ -143,16 +143,3 @@ def _json_bytes(payload: object) -> bytes:
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-
-
-async def _first(stop: asyncio.Event, wakeup: Wakeup, seconds: float) -> None:
-    """Return when there may be new work, when we are asked to stop, or after `seconds`."""
-    waiters = [
-        asyncio.ensure_future(stop.wait()),
-        asyncio.ensure_future(wakeup.wait(timeout=seconds)),
-    ]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()

@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-__all__ = ["Wakeup", "asyncpg_dsn"]
+__all__ = ["Wakeup", "asyncpg_dsn", "wait_for_work"]
 
 log = logging.getLogger(__name__)
 
@@ -77,3 +77,18 @@ class Wakeup:
 
 def _setter(event: asyncio.Event) -> Callable[[object], None]:
     return lambda _connection: event.set()
+
+
+async def wait_for_work(stop: asyncio.Event, wakeup: Wakeup, seconds: float) -> None:
+    """Return when there may be new work, when asked to stop, or after `seconds`."""
+    if seconds <= 0:
+        return
+    waiters = [
+        asyncio.ensure_future(stop.wait()),
+        asyncio.ensure_future(wakeup.wait(timeout=seconds)),
+    ]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -39,7 +39,7 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
         )
     )
     try:
-        async with supervise(relay.run, stop=stop):
+        async with supervise(relay.run, service_stop=stop):
             serving = asyncio.create_task(server.serve())
             await asyncio.wait(
                 [serving, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED

@@ -7,14 +7,13 @@ import asyncio
 from chorus.common.bus import Bus, Consumer
 from chorus.common.credentials import CredentialsBox
 from chorus.common.db import open_database
-from chorus.common.health import bus_ok, database_ok
 from chorus.common.http import HttpPool
-from chorus.common.lifecycle import configure_logging, run, supervise
+from chorus.common.lifecycle import configure_logging, run
 from chorus.common.messages import SharePublished
 from chorus.common.networks import PUBLISHABLE, client_for
-from chorus.common.ops import serve_ops
 from chorus.common.topology import METRICS_SHARES
 from chorus.common.wakeup import Wakeup, asyncpg_dsn
+from chorus.common.worker import serve_worker
 from chorus.metrics.collector import Collector
 from chorus.metrics.gauges import run_gauges
 from chorus.metrics.handlers import MetricsHandlers
@@ -46,25 +45,19 @@ async def serve(settings: MetricsSettings, stop: asyncio.Event) -> None:
         prefetch=settings.consumer_prefetch,
     )
 
-    async def health() -> dict[str, bool]:
-        return {"database": await database_ok(db), "bus": bus_ok(bus)}
-
     async def gauges(stop: asyncio.Event) -> None:
         await run_gauges(db, every=settings.gauge_refresh_seconds, stop=stop)
 
-    try:
-        async with (
-            wakeup,
-            serve_ops(host=settings.ops_host, port=settings.ops_port, health=health),
-            supervise(collector.run, gauges, stop=stop),
-        ):
-            await consumer.start()
-            await stop.wait()
-            await consumer.stop(grace=settings.shutdown_grace_seconds)
-    finally:
-        await http.aclose()
-        await bus.close()
-        await db.close()
+    async with wakeup:
+        await serve_worker(
+            settings=settings,
+            db=db,
+            bus=bus,
+            consumers=[consumer],
+            loops=[collector.run, gauges],
+            stop=stop,
+            closers=[http.aclose],
+        )
 
 
 def main() -> None:

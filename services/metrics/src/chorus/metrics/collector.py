@@ -19,7 +19,7 @@ from chorus.common.models import MetricSample
 from chorus.common.networks import AccountAccess, Network, NetworkClient, PostCounts
 from chorus.common.retry import backoff
 from chorus.common.telemetry import NETWORK_REQUEST_SECONDS
-from chorus.common.wakeup import Wakeup
+from chorus.common.wakeup import Wakeup, wait_for_work
 
 __all__ = ["Collector"]
 
@@ -128,13 +128,7 @@ class Collector:
                 log.exception("read-back round failed; retrying")
                 due = 0
             if due < self._batch_size:
-                waiters = [
-                    asyncio.ensure_future(stop.wait()),
-                    asyncio.ensure_future(self._wakeup.wait(timeout=self._poll_seconds)),
-                ]
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                for waiter in waiters:
-                    waiter.cancel()
+                await wait_for_work(stop, self._wakeup, self._poll_seconds)
 
 
 def _sample(row: Any, counts: PostCounts | None, followers: int | None) -> dict[str, Any]:

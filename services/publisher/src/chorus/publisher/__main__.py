@@ -7,14 +7,13 @@ import asyncio
 from chorus.common.bus import Bus, Consumer
 from chorus.common.credentials import CredentialsBox
 from chorus.common.db import open_database
-from chorus.common.health import bus_ok, database_ok
 from chorus.common.http import HttpPool
-from chorus.common.lifecycle import configure_logging, run, supervise
+from chorus.common.lifecycle import configure_logging, run
 from chorus.common.messages import ShareRequested
 from chorus.common.networks import client_for
-from chorus.common.ops import serve_ops
 from chorus.common.outbox import OutboxRelay
 from chorus.common.topology import publisher_queue
+from chorus.common.worker import serve_worker
 from chorus.publisher.handlers import PublisherHandlers
 from chorus.publisher.settings import PublisherSettings
 
@@ -39,22 +38,15 @@ async def serve(settings: PublisherSettings, stop: asyncio.Event) -> None:
     )
     relay = OutboxRelay(db=db, bus=bus, database_url=settings.database_url)
 
-    async def health() -> dict[str, bool]:
-        return {"database": await database_ok(db), "bus": bus_ok(bus)}
-
-    try:
-        async with (
-            serve_ops(host=settings.ops_host, port=settings.ops_port, health=health),
-            supervise(relay.run, stop=stop),
-        ):
-            await consumer.start()
-            await stop.wait()
-            # Posts in flight finish and record their outcome; the rest go back to the queue.
-            await consumer.stop(grace=settings.shutdown_grace_seconds)
-    finally:
-        await http.aclose()
-        await bus.close()
-        await db.close()
+    await serve_worker(
+        settings=settings,
+        db=db,
+        bus=bus,
+        consumers=[consumer],
+        loops=[relay.run],
+        stop=stop,
+        closers=[http.aclose],
+    )
 
 
 def main() -> None:

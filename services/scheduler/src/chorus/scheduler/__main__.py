@@ -7,11 +7,10 @@ from datetime import timedelta
 
 from chorus.common.bus import Bus, Consumer
 from chorus.common.db import open_database
-from chorus.common.health import bus_ok, database_ok
-from chorus.common.lifecycle import configure_logging, run, supervise
+from chorus.common.lifecycle import configure_logging, run
 from chorus.common.messages import CampaignCreated
-from chorus.common.ops import serve_ops
 from chorus.common.topology import SCHEDULER_CAMPAIGNS
+from chorus.common.worker import serve_worker
 from chorus.scheduler.handlers import SchedulerHandlers
 from chorus.scheduler.releaser import Releaser
 from chorus.scheduler.settings import SchedulerSettings
@@ -37,20 +36,9 @@ async def serve(settings: SchedulerSettings, stop: asyncio.Event) -> None:
         stale_after=timedelta(seconds=settings.stale_after_seconds),
     )
 
-    async def health() -> dict[str, bool]:
-        return {"database": await database_ok(db), "bus": bus_ok(bus)}
-
-    try:
-        async with (
-            serve_ops(host=settings.ops_host, port=settings.ops_port, health=health),
-            supervise(releaser.run, stop=stop),
-        ):
-            await consumer.start()
-            await stop.wait()
-            await consumer.stop(grace=settings.shutdown_grace_seconds)
-    finally:
-        await bus.close()
-        await db.close()
+    await serve_worker(
+        settings=settings, db=db, bus=bus, consumers=[consumer], loops=[releaser.run], stop=stop
+    )
 
 
 def main() -> None:

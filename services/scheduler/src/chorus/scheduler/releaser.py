@@ -19,7 +19,7 @@ from chorus.common.db import Database
 from chorus.common.messages import ShareRequested
 from chorus.common.networks import Network
 from chorus.common.telemetry import SHARES_RELEASED
-from chorus.common.wakeup import Wakeup, asyncpg_dsn
+from chorus.common.wakeup import Wakeup, asyncpg_dsn, wait_for_work
 
 __all__ = ["Releaser"]
 
@@ -119,21 +119,7 @@ class Releaser:
                         await self.requeue_stale()
                     if released < self._batch_size:
                         wait = await self._seconds_to_next()
-                        await _wait_first(stop, wakeup, wait)
+                        await wait_for_work(stop, wakeup, wait)
                 except Exception:
                     log.exception("release round failed; retrying")
-                    await _wait_first(stop, wakeup, 1.0)
-
-
-async def _wait_first(stop: asyncio.Event, wakeup: Wakeup, seconds: float) -> None:
-    if seconds <= 0:
-        return
-    waiters = [
-        asyncio.ensure_future(stop.wait()),
-        asyncio.ensure_future(wakeup.wait(timeout=seconds)),
-    ]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+                    await wait_for_work(stop, wakeup, 1.0)

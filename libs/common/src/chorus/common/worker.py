@@ -1,0 +1,52 @@
+"""The life of a worker service, declared once: serve /healthz and /metrics, run background
+loops, consume queues until SIGTERM, then stop taking messages, let in-flight ones finish, and
+close everything.
+
+    await serve_worker(settings=settings, db=db, bus=bus, consumers=[consumer],
+                       loops=[relay.run], stop=stop, closers=[http.aclose])
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
+
+from chorus.common.bus import Bus, Consumer
+from chorus.common.db import Database
+from chorus.common.health import bus_ok, database_ok
+from chorus.common.lifecycle import supervise
+from chorus.common.ops import serve_ops
+from chorus.common.settings import ServiceSettings
+
+__all__ = ["serve_worker"]
+
+
+async def serve_worker(
+    *,
+    settings: ServiceSettings,
+    db: Database,
+    bus: Bus,
+    consumers: Sequence[Consumer[Any]],
+    loops: Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = (),
+    stop: asyncio.Event,
+    closers: Sequence[Callable[[], Awaitable[None]]] = (),
+) -> None:
+    async def health() -> dict[str, bool]:
+        return {"database": await database_ok(db), "bus": bus_ok(bus)}
+
+    try:
+        async with (
+            serve_ops(host=settings.ops_host, port=settings.ops_port, health=health),
+            supervise(*loops, service_stop=stop),
+        ):
+            for consumer in consumers:
+                await consumer.start()
+            await stop.wait()
+            for consumer in consumers:
+                await consumer.stop(grace=settings.shutdown_grace_seconds)
+    finally:
+        for close in closers:
+            await close()
+        await bus.close()
+        await db.close()
