@@ -23,7 +23,10 @@ fi
 
 if ! command -v uv >/dev/null 2>&1; then
   echo "bootstrap: installing uv from PyPI"
-  python3 -m pip install --quiet --user uv
+  # Debian's own Python refuses user installs (PEP 668); uv is a standalone binary, so the
+  # override only places that binary in ~/.local/bin.
+  python3 -m pip install --quiet --user uv 2>/dev/null \
+    || python3 -m pip install --quiet --user --break-system-packages uv
   export PATH="$HOME/.local/bin:$PATH"
 fi
 

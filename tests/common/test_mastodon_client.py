@@ -75,12 +75,28 @@ async def test_counts_and_followers_read_back(
     client = MastodonClient(http=sim_http)
     account = await _account(sim_http, followers=321)
     posted = await client.post(account=account, text="hi", idempotency_key="k")
+    assert posted.observed is not None and posted.observed.author_followers == 321
     await sim_http.post(f"/_sim/posts/{posted.remote_id}/counts", json={"likes": 4, "reshares": 2})
     counts = await client.read_counts(account=account, remote_ids=[posted.remote_id, "404"])
     assert set(counts) == {posted.remote_id}
     assert counts[posted.remote_id].likes == 4 and counts[posted.remote_id].reshares == 2
     assert counts[posted.remote_id].impressions is None  # Mastodon has none: not zero.
+    assert counts[posted.remote_id].author_followers == 321
     assert await client.read_followers(account=account) == 321
+
+
+async def test_many_posts_are_read_in_batches(
+    sim_http: httpx.AsyncClient, sim_state: SimState
+) -> None:
+    client = MastodonClient(http=sim_http)
+    account = await _account(sim_http)
+    ids = [
+        (await client.post(account=account, text=f"n{i}", idempotency_key=f"k{i}")).remote_id
+        for i in range(25)
+    ]
+    counts = await client.read_counts(account=account, remote_ids=ids)
+    assert set(counts) == set(ids)
+    assert sim_state.requests["mastodon.get_statuses"] == 2
 
 
 def _mock(handler: Any) -> MastodonClient:

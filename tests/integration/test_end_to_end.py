@@ -170,7 +170,9 @@ async def _set_latency(stack: Stack, ms: int) -> None:
 
 async def test_every_service_exits_cleanly_on_sigterm(stack: Stack, api_key: str) -> None:
     for name in ("metrics", "scheduler", "publisher", "gateway"):
-        assert stack.stop_service(name) == 0, f"{name} did not stop cleanly"
+        log = stack.services[name].log
+        code = stack.stop_service(name)
+        assert code == 0, f"{name} exited {code}:\n" + "\n".join(log.read_text().splitlines()[-40:])
 
 
 async def _get_text(url: str) -> str:

@@ -86,3 +86,20 @@ async def test_errors_are_mastodon_shaped(sim_http: httpx.AsyncClient) -> None:
         "/mastodon/api/v1/statuses", headers=_auth(account["token"]), json={"status": " "}
     )
     assert blank.status_code == 422 and "blank" in blank.json()["error"]
+
+
+async def test_several_statuses_at_once_up_to_the_limit(sim_http: httpx.AsyncClient) -> None:
+    [account] = await sim_accounts(sim_http, count=1)
+    ids = []
+    for i in range(3):
+        posted = await sim_http.post(
+            "/mastodon/api/v1/statuses", headers=_auth(account["token"]), json={"status": f"{i}"}
+        )
+        ids.append(posted.json()["id"])
+    params = [("id[]", i) for i in [*ids, "404"]]
+    found = await sim_http.get("/mastodon/api/v1/statuses", params=params)
+    assert [s["id"] for s in found.json()] == ids
+    too_many = await sim_http.get(
+        "/mastodon/api/v1/statuses", params=[("id[]", str(i)) for i in range(21)]
+    )
+    assert too_many.status_code == 422

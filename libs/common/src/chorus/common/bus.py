@@ -12,6 +12,7 @@ that acks, retries and dead-letters, so handlers stay plain typed functions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -182,6 +183,7 @@ class Consumer(Generic[M]):
     _queue: AbstractQueue | None = None
     _tag: str | None = None
     _inflight: set[asyncio.Task[Any]] = field(default_factory=set)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
         self._channel = await self.bus.channel(prefetch=self.prefetch)
@@ -216,7 +218,10 @@ class Consumer(Generic[M]):
             BUS_MESSAGES.labels(name, "dead_lettered").inc()
         except Exception:
             log.exception("handler for %s failed; the message goes back to the queue", name)
-            await asyncio.sleep(redelivery_pause(_delivery_count(message)))
+            # The pause ends early when we are stopping: the message goes back at once.
+            with contextlib.suppress(TimeoutError):
+                pause = redelivery_pause(_delivery_count(message))
+                await asyncio.wait_for(self._stopping.wait(), pause)
             await message.nack(requeue=True)
             BUS_MESSAGES.labels(name, "retried").inc()
         else:
@@ -224,18 +229,30 @@ class Consumer(Generic[M]):
             BUS_MESSAGES.labels(name, "acked").inc()
 
     async def stop(self, *, grace: float) -> None:
-        """Stop taking messages, give in-flight ones `grace` seconds, then hand the rest back."""
+        """Stop taking messages, give in-flight ones `grace` seconds, then hand the rest back.
+
+        Takes at most `grace` plus a few seconds, whatever state the broker is in.
+        """
+        self._stopping.set()
         if self._queue is not None and self._tag is not None and not self._channel_closed():
-            await self._queue.cancel(self._tag)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._queue.cancel(self._tag), 5)
         if self._inflight:
             _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
-            for task in pending:
-                task.cancel()
             if pending:
-                await asyncio.wait(pending, timeout=5)
+                log.warning(
+                    "%d handlers on %s outlived the grace period; their messages go "
+                    "back to the queue",
+                    len(pending),
+                    self.queue.name,
+                )
+                for task in pending:
+                    task.cancel()
+                await asyncio.wait(pending, timeout=2)
         if self._channel is not None and not self._channel.is_closed:
             # Closing the channel returns every unacked message to the queue.
-            await self._channel.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._channel.close(), 5)
 
     def _channel_closed(self) -> bool:
         return self._channel is None or self._channel.is_closed

@@ -67,4 +67,9 @@ async def supervise(
         yield
     finally:
         stop.set()
+        # A final round (the relay's drain) gets a few seconds; what is left stays in the
+        # database for the next relay, so cutting it short loses nothing.
+        _, late = await asyncio.wait(tasks, timeout=10)
+        for task in late:
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

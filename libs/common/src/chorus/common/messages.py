@@ -17,6 +17,7 @@ from chorus.common.networks import Network
 __all__ = [
     "CampaignCreated",
     "Message",
+    "Observation",
     "ShareFailed",
     "SharePublished",
     "ShareRequested",
@@ -58,6 +59,19 @@ class ShareRequested(Message):
         return share_requested_key(self.network)
 
 
+class Observation(BaseModel):
+    """Counts the network reported with its answer to the post: a first metrics sample for
+    free. None in a field means the network did not report it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reshares: int | None = Field(default=None, ge=0)
+    likes: int | None = Field(default=None, ge=0)
+    replies: int | None = Field(default=None, ge=0)
+    impressions: int | None = Field(default=None, ge=0)
+    followers: int | None = Field(default=None, ge=0)
+
+
 class SharePublished(Message):
     ROUTING_KEY = "share.published"
 
@@ -68,6 +82,7 @@ class SharePublished(Message):
     network: Network
     remote_id: str = Field(min_length=1)
     published_at: datetime
+    observed: Observation | None = None
 
 
 class ShareFailed(Message):

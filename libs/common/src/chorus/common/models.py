@@ -203,7 +203,8 @@ class MetricSample(Base):
     """Counts read back for one share at one time. NULL means "not reported by the network"."""
 
     __tablename__ = "metric_samples"
-    __table_args__ = (Index(None, "share_id", "taken_at"),)
+    # One sample per share and time: a redelivered event or a retried read adds nothing.
+    __table_args__ = (UniqueConstraint("share_id", "taken_at"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     org_id: Mapped[uuid.UUID] = _org()

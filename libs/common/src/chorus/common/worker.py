@@ -9,6 +9,7 @@ close everything.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
@@ -18,6 +19,8 @@ from chorus.common.health import bus_ok, database_ok
 from chorus.common.lifecycle import supervise
 from chorus.common.ops import serve_ops
 from chorus.common.settings import ServiceSettings
+
+log = logging.getLogger("chorus.worker")
 
 __all__ = ["serve_worker"]
 
@@ -42,11 +45,23 @@ async def serve_worker(
         ):
             for consumer in consumers:
                 await consumer.start()
+            log.info("started")
             await stop.wait()
+            log.info("stopping: no new messages, waiting for those in flight")
             for consumer in consumers:
                 await consumer.stop(grace=settings.shutdown_grace_seconds)
     finally:
         for close in closers:
-            await close()
-        await bus.close()
-        await db.close()
+            await _bounded(close(), "client")
+        await _bounded(bus.close(), "bus")
+        await _bounded(db.close(), "database")
+        log.info("stopped")
+
+
+async def _bounded(step: Awaitable[None], what: str, *, seconds: float = 5.0) -> None:
+    """One shutdown step: bounded in time, and a failure is logged rather than stopping the
+    steps after it (a broken connection must not keep the others open)."""
+    try:
+        await asyncio.wait_for(step, seconds)
+    except Exception:
+        log.exception("stopping the %s failed", what)

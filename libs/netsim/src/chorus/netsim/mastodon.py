@@ -25,6 +25,7 @@ URL_WEIGHT = 23
 # family at 300 per 3 hours.
 API_LIMIT, API_PERIOD = 300, 300.0
 STATUSES_LIMIT, STATUSES_PERIOD = 300, 3 * 3600.0
+BATCH_LIMIT = 20
 _URL = re.compile(r"https?://[^\s]+", re.IGNORECASE)
 
 
@@ -147,6 +148,22 @@ def mastodon_router(state: SimState) -> APIRouter:
             # Stored, but the client never hears back in time: the ambiguous outcome.
             await asyncio.sleep(state.faults.hang_seconds)
         return JSONResponse(_status_json(post, account, base(request)), headers=headers)
+
+    @router.get("/api/v1/statuses")
+    async def get_statuses(request: Request) -> JSONResponse:
+        """Several statuses at once (Mastodon 4.3+); unknown ids are left out."""
+        state.requests["mastodon.get_statuses"] += 1
+        ids = request.query_params.getlist("id[]")
+        if len(ids) > BATCH_LIMIT:
+            return _error(422, f"Validation failed: at most {BATCH_LIMIT} ids")
+        posts = [state.posts[i] for i in ids if i in state.posts]
+        return JSONResponse(
+            [
+                _status_json(p, state.accounts[p.account_id], base(request))
+                for p in posts
+                if p.network == "mastodon"
+            ]
+        )
 
     @router.get("/api/v1/statuses/{status_id}")
     async def get_status(status_id: str, request: Request) -> JSONResponse:

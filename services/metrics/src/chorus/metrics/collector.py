@@ -1,5 +1,6 @@
-"""Reading counts back from the networks: due read-backs in batches, one request per post and
-one per account (followers), samples stored with NULL for what a network does not report."""
+"""Reading counts back from the networks: due read-backs in batches, grouped by server, so the
+posts of many colleagues on one server are read in a few requests; samples store NULL for what
+a network does not report."""
 
 from __future__ import annotations
 
@@ -70,11 +71,11 @@ class Collector:
             rows = (await session.execute(_DUE, {"limit": self._batch_size})).all()
             if not rows:
                 return 0
-            by_account: dict[Any, list[Any]] = defaultdict(list)
+            by_server: dict[tuple[str, str], list[Any]] = defaultdict(list)
             for row in rows:
-                by_account[row.account_id].append(row)
+                by_server[(row.network, row.base_url)].append(row)
             outcomes = await asyncio.gather(
-                *(self._read_account(group) for group in by_account.values())
+                *(self._read_server(group) for group in by_server.values())
             )
             samples = [s for done, _, _ in outcomes for s in done]
             finished = [i for _, ids, _ in outcomes for i in ids]
@@ -88,37 +89,69 @@ class Collector:
                     await session.execute(_LATER, {"ids": retry_ids, "due": due})
         return len(rows)
 
-    async def _read_account(
+    def _access(self, rows: list[Any]) -> AccountAccess | None:
+        """Credentials of one connected account among `rows`, to read as on that server."""
+        for row in rows:
+            try:
+                token = self._credentials.open(row.credentials)["access_token"]
+            except (InvalidCredentialsKey, KeyError):
+                log.error("credentials of account %s cannot be opened", row.account_id)
+                continue
+            return AccountAccess(base_url=row.base_url, access_token=token)
+        return None
+
+    async def _read_server(
         self, rows: list[Any]
     ) -> tuple[list[dict[str, Any]], list[int], tuple[list[int], int]]:
         """(samples, read-backs finished, (read-backs to retry, their attempts))."""
-        first = rows[0]
-        ids = [r.id for r in rows]
-        client = self._clients.get(Network(first.network))
-        if client is None or first.account_status != "connected":
-            return [], ids, ([], 0)  # Nothing can be read: the read-back is over.
+        client = self._clients.get(Network(rows[0].network))
+        # Consent withdrawn: that colleague is no longer measured.
+        live = [r for r in rows if r.account_status == "connected"]
+        gone = [r.id for r in rows if r.account_status != "connected"]
+        access = self._access(live) if client is not None else None
+        if client is None or access is None:
+            return [], [r.id for r in rows], ([], 0)
         try:
-            token = self._credentials.open(first.credentials)["access_token"]
-        except (InvalidCredentialsKey, KeyError):
-            log.error("credentials of account %s cannot be opened", first.account_id)
-            return [], ids, ([], 0)
-        access = AccountAccess(base_url=first.base_url, access_token=token)
-        try:
-            with NETWORK_REQUEST_SECONDS.labels(first.network, "read").time():
-                counts, followers = await asyncio.gather(
-                    client.read_counts(account=access, remote_ids=[r.remote_id for r in rows]),
-                    client.read_followers(account=access),
+            with NETWORK_REQUEST_SECONDS.labels(rows[0].network, "read").time():
+                counts = await client.read_counts(
+                    account=access, remote_ids=[r.remote_id for r in live]
                 )
+                followers = await self._followers(client, live, counts)
         except (TransientFailure, RateLimited) as exc:
-            attempts = max(r.attempts for r in rows)
+            attempts = max(r.attempts for r in live)
             if attempts + 1 >= self._max_attempts:
-                log.warning("giving up read-backs for account %s: %s", first.account_id, exc)
-                return [], ids, ([], 0)
-            return [], [], (ids, attempts)
+                log.warning("giving up read-backs on %s: %s", rows[0].base_url, exc)
+                return [], [r.id for r in rows], ([], 0)
+            return [], gone, ([r.id for r in live], attempts)
         except PermanentFailure as exc:
-            log.warning("read-backs for account %s impossible: %s", first.account_id, exc)
-            return [], ids, ([], 0)
-        return [_sample(r, counts.get(r.remote_id), followers) for r in rows], ids, ([], 0)
+            log.warning("read-backs on %s impossible: %s", rows[0].base_url, exc)
+            return [], [r.id for r in rows], ([], 0)
+        samples = [_sample(r, counts.get(r.remote_id), followers.get(r.account_id)) for r in live]
+        return samples, [r.id for r in rows], ([], 0)
+
+    async def _followers(
+        self, client: NetworkClient, rows: list[Any], counts: Mapping[str, PostCounts]
+    ) -> dict[Any, int | None]:
+        """Followers per account: from the posts where the network reports them, otherwise
+        one request per account."""
+        known: dict[Any, int | None] = {}
+        missing: dict[Any, Any] = {}
+        for row in rows:
+            found = counts.get(row.remote_id)
+            if found is not None and found.author_followers is not None:
+                known[row.account_id] = found.author_followers
+            elif row.account_id not in known:
+                missing[row.account_id] = row
+        for account_id in known:
+            missing.pop(account_id, None)
+        accesses = [self._access([row]) for row in missing.values()]
+        read = await asyncio.gather(
+            *(client.read_followers(account=a) for a in accesses if a is not None)
+        )
+        known.update(
+            zip([k for k, a in zip(missing, accesses, strict=True) if a], read, strict=True)
+        )
+        return known
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

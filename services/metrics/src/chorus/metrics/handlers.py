@@ -1,16 +1,18 @@
-"""On SharePublished, schedule the share's read-backs; the collector does the reading."""
+"""On SharePublished: store what the network already reported as the first sample, and
+schedule the share's later read-backs; the collector does the reading."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
 
 from chorus.common.batching import Batcher
 from chorus.common.db import Database
 from chorus.common.messages import SharePublished
-from chorus.common.models import MetricReadback
+from chorus.common.models import MetricReadback, MetricSample
 
 __all__ = ["MetricsHandlers"]
 
@@ -21,30 +23,52 @@ class MetricsHandlers:
     ) -> None:
         self.db = db
         self.readback_after = readback_after
-        # Wakes the collector for the read-back due now.
+        # Wakes the collector for read-backs due now.
         self.poke = poke
         self._schedule: Batcher[SharePublished, None] = Batcher(flush=self._schedule_many)
 
     async def share_published(self, event: SharePublished) -> None:
         await self._schedule.submit(event)
-        self.poke()
+        if event.observed is None:
+            self.poke()
+
+    def _readbacks(self, event: SharePublished) -> list[dict[str, Any]]:
+        afters = self.readback_after if event.observed else (0, *self.readback_after)
+        return [
+            {
+                "org_id": event.org_id,
+                "share_id": event.share_id,
+                "due_at": event.published_at + timedelta(seconds=after),
+            }
+            for after in afters
+        ]
 
     async def _schedule_many(self, events: Sequence[SharePublished]) -> list[None]:
+        samples = [
+            {
+                "org_id": e.org_id,
+                "share_id": e.share_id,
+                "campaign_id": e.campaign_id,
+                "network": e.network.value,
+                "taken_at": e.published_at,
+                **e.observed.model_dump(),
+            }
+            for e in events
+            if e.observed is not None
+        ]
+        readbacks = [row for e in events for row in self._readbacks(e)]
+        # Idempotent: a redelivered event finds its sample and read-backs already there.
         async with self.db.sessions.begin() as session:
-            # Idempotent: a redelivered event finds its read-backs already scheduled.
-            await session.execute(
-                insert(MetricReadback)
-                .values(
-                    [
-                        {
-                            "org_id": event.org_id,
-                            "share_id": event.share_id,
-                            "due_at": event.published_at + timedelta(seconds=after),
-                        }
-                        for event in events
-                        for after in self.readback_after
-                    ]
+            if samples:
+                await session.execute(
+                    insert(MetricSample)
+                    .values(samples)
+                    .on_conflict_do_nothing(index_elements=["share_id", "taken_at"])
                 )
-                .on_conflict_do_nothing(index_elements=["share_id", "due_at"])
-            )
+            if readbacks:
+                await session.execute(
+                    insert(MetricReadback)
+                    .values(readbacks)
+                    .on_conflict_do_nothing(index_elements=["share_id", "due_at"])
+                )
         return [None] * len(events)

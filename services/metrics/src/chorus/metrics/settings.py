@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from chorus.common.settings import ServiceSettings
 
@@ -8,8 +8,9 @@ __all__ = ["MetricsSettings"]
 
 
 class MetricsSettings(ServiceSettings):
-    # Seconds after publishing at which counts are read back: at once, then decaying.
-    readback_after: tuple[int, ...] = (0, 3600, 6 * 3600, 24 * 3600, 3 * 86400, 7 * 86400)
+    # Seconds after publishing at which counts are read back, decaying. The first sample comes
+    # with the network's answer to the post; where it carried none, one is read at once.
+    readback_after: tuple[PositiveInt, ...] = (3600, 6 * 3600, 24 * 3600, 3 * 86400, 7 * 86400)
     readback_batch: int = Field(default=200, ge=1, le=5000)
     readback_attempts: int = Field(default=5, ge=1)
     poll_seconds: float = Field(default=5.0, gt=0)

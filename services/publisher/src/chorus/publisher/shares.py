@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chorus.common.messages import ShareFailed, SharePublished
-from chorus.common.networks import Network, PostResult
+from chorus.common.messages import Observation, ShareFailed, SharePublished
+from chorus.common.networks import Network, PostCounts, PostResult
 from chorus.common.outbox import add_events
 
 __all__ = ["ShareJob", "claim_many", "delay", "fail", "mark_published_many"]
@@ -129,6 +129,7 @@ async def mark_published_many(
                 network=job.network,
                 remote_id=result.remote_id,
                 published_at=published[job.share_id],
+                observed=_observation(result.observed),
             )
             for job, result in outcomes
             if job.share_id in published
@@ -164,4 +165,16 @@ async def delay(
     await session.execute(
         _DELAYED,
         {"share_id": job.share_id, "until": until, "reason": reason[:1000], "spent": spent},
+    )
+
+
+def _observation(counts: PostCounts | None) -> Observation | None:
+    if counts is None:
+        return None
+    return Observation(
+        reshares=counts.reshares,
+        likes=counts.likes,
+        replies=counts.replies,
+        impressions=counts.impressions,
+        followers=counts.author_followers,
     )

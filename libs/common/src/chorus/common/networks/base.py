@@ -34,20 +34,27 @@ class RateBudget:
 
 
 @dataclass(frozen=True, slots=True)
-class PostResult:
-    remote_id: str
-    url: str | None
-    budget: RateBudget | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class PostCounts:
-    """Counts read back for one post. None means "this network does not report it", not zero."""
+    """Counts read back for one post. None means "this network does not report it", not zero.
+
+    `author_followers` is filled where the network reports it with the post (Mastodon does),
+    which saves a request per account.
+    """
 
     reshares: int | None
     likes: int | None
     replies: int | None
     impressions: int | None
+    author_followers: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    remote_id: str
+    url: str | None
+    budget: RateBudget | None = None
+    # What the network's answer to the post already said about it, if anything.
+    observed: PostCounts | None = None
 
 
 class NetworkClient(Protocol):
@@ -60,7 +67,9 @@ class NetworkClient(Protocol):
     async def read_counts(
         self, *, account: AccountAccess, remote_ids: Sequence[str]
     ) -> dict[str, PostCounts]:
-        """Counts for the posts that still exist; missing ids are left out."""
+        """Counts for the posts that still exist, in as few requests as the network allows;
+        missing ids are left out. `account` authenticates the reads; the posts may belong to
+        other accounts on the same server."""
         ...
 
     async def read_followers(self, *, account: AccountAccess) -> int | None:

@@ -19,6 +19,22 @@ __all__ = ["MastodonClient"]
 
 # When a 429 carries no usable reset time, wait this long rather than hammering.
 _DEFAULT_RATE_WAIT = timedelta(seconds=60)
+# Statuses per `GET /api/v1/statuses?id[]=` request (Mastodon 4.3+). Mastodon's own cap is not
+# documented; 20 is its usual page size and stays well under any URL length limit.
+BATCH_SIZE = 20
+
+
+def _counts(status: Any) -> PostCounts:
+    """Counts from a Status entity; raises KeyError/TypeError/ValueError if it has none."""
+    account = status.get("account")
+    followers = account.get("followers_count") if isinstance(account, dict) else None
+    return PostCounts(
+        reshares=int(status["reblogs_count"]),
+        likes=int(status["favourites_count"]),
+        replies=int(status["replies_count"]),
+        impressions=None,  # Mastodon has no impressions.
+        author_followers=int(followers) if isinstance(followers, int) else None,
+    )
 
 
 def _int_header(response: httpx.Response, name: str) -> int | None:
@@ -123,34 +139,37 @@ class MastodonClient:
         if not isinstance(remote_id, str) or not remote_id:
             raise TransientFailure("mastodon answered with an invalid status id", ambiguous=True)
         url = body.get("url") if isinstance(body.get("url"), str) else None
-        return PostResult(remote_id=remote_id, url=url, budget=_budget(response))
+        try:
+            observed: PostCounts | None = _counts(body)
+        except (KeyError, TypeError, ValueError):
+            observed = None  # The post exists; counts will be read back later.
+        return PostResult(remote_id=remote_id, url=url, budget=_budget(response), observed=observed)
 
-    async def _read_status(self, account: AccountAccess, remote_id: str) -> PostCounts | None:
+    async def _read_batch(
+        self, account: AccountAccess, remote_ids: Sequence[str]
+    ) -> dict[str, PostCounts]:
         response = await self._request(
             "GET",
-            _url(account, f"/api/v1/statuses/{remote_id}"),
+            _url(account, "/api/v1/statuses"),
             token=account.access_token,
             sends_effect=False,
+            params=[("id[]", rid) for rid in remote_ids],
         )
-        if response.status_code == 404:
-            return None
         _raise_for_failure(response, sent=False)
         try:
-            body = response.json()
-            return PostCounts(
-                reshares=int(body["reblogs_count"]),
-                likes=int(body["favourites_count"]),
-                replies=int(body["replies_count"]),
-                impressions=None,  # Mastodon has no impressions.
-            )
+            statuses = response.json()
+            found = {str(s["id"]): _counts(s) for s in statuses}
         except (ValueError, KeyError, TypeError) as exc:
-            raise TransientFailure("mastodon status answer lacks its counts") from exc
+            raise TransientFailure("mastodon statuses answer lacks their counts") from exc
+        # Deleted or hidden posts are simply absent from the answer.
+        return {rid: found[rid] for rid in remote_ids if rid in found}
 
     async def read_counts(
         self, *, account: AccountAccess, remote_ids: Sequence[str]
     ) -> dict[str, PostCounts]:
-        found = await asyncio.gather(*(self._read_status(account, rid) for rid in remote_ids))
-        return {rid: counts for rid, counts in zip(remote_ids, found, strict=True) if counts}
+        chunks = [remote_ids[i : i + BATCH_SIZE] for i in range(0, len(remote_ids), BATCH_SIZE)]
+        results = await asyncio.gather(*(self._read_batch(account, chunk) for chunk in chunks))
+        return {rid: counts for found in results for rid, counts in found.items()}
 
     async def read_followers(self, *, account: AccountAccess) -> int | None:
         response = await self._request(
