@@ -36,7 +36,7 @@ async def bare_publish_consume(amqp_url: str, *, count: int, window: int = 1000)
             if received == count:
                 done.set()
 
-        await consume_queue.consume(on_message)
+        tag = await consume_queue.consume(on_message)
         started = time.perf_counter()
         for offset in range(0, count, window):
             await asyncio.gather(
@@ -54,5 +54,6 @@ async def bare_publish_consume(amqp_url: str, *, count: int, window: int = 1000)
             )
         await asyncio.wait_for(done.wait(), timeout=600)
         elapsed = time.perf_counter() - started
+        await consume_queue.cancel(tag)
         await queue.delete(if_unused=False, if_empty=False)
         return elapsed
