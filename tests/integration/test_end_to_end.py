@@ -3,8 +3,11 @@ back, while processes are killed and stopped under it."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import signal
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +17,7 @@ import aio_pika
 import httpx
 import pytest
 
+from chorus.devstack.__main__ import create_campaign_curl
 from chorus.devstack.stack import Stack
 from tests.integration.helpers import eventually
 
@@ -85,6 +89,23 @@ async def _assert_each_posted_once(stack: Stack, key: str, campaign_id: str, mes
     assert len(posts) == SHARES, "a share was posted twice or not at all"
     assert len({p["account_id"] for p in posts}) == SHARES
     assert (await _get(f"{stack.sim_url}/_sim/stats"))["duplicates"] == 0
+
+
+async def test_the_curl_make_run_prints_creates_a_campaign(stack: Stack, api_key: str) -> None:
+    command = create_campaign_curl(gateway_url=stack.gateway_url, api_key=api_key)
+    result = await asyncio.to_thread(
+        subprocess.run, ["bash", "-c", command], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    created = json.loads(result.stdout)
+    assert created["title"] == "Launch" and created["status"] == "accepted"
+    report = await eventually(
+        lambda: _report(stack, api_key, created["id"]),
+        until=lambda r: r["shares"]["by_status"].get("published", 0) == SHARES,
+        timeout=120,
+        interval=0.25,
+    )
+    assert report["reach"]["mastodon"]["potential_reach"] == 40 * SHARES
 
 
 async def test_publisher_killed_mid_campaign_posts_each_share_exactly_once(

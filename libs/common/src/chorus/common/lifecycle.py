@@ -29,6 +29,8 @@ def configure_logging(level: str) -> None:
     # aio-pika logs every reconnect attempt at WARNING with a stack; one line is enough.
     logging.getLogger("aio_pika").setLevel(logging.ERROR)
     logging.getLogger("aiormq").setLevel(logging.ERROR)
+    # One INFO line per network request is noise at hundreds per second.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:

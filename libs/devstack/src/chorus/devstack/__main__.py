@@ -56,6 +56,16 @@ def run(args: argparse.Namespace) -> int:
         stack.stop()
 
 
+def create_campaign_curl(*, gateway_url: str, api_key: str) -> str:
+    """The command `make run` prints; the end-to-end tests run it as printed."""
+    return (
+        f"  curl -s -X POST {gateway_url}/v1/campaigns \\\n"
+        f"    -H 'Authorization: Bearer {api_key}' -H 'Content-Type: application/json' \\\n"
+        '    -d \'{"title": "Launch", "url": "https://example.com/launch",\n'
+        '         "message": "We shipped!", "networks": ["mastodon"]}\''
+    )
+
+
 def _banner(stack: Stack, key: str, ambassadors: int) -> None:
     gw = stack.gateway_url
     print(
@@ -71,10 +81,7 @@ Chorus is running.
 API key: {key}
 
 Create a campaign:
-  curl -s -X POST {gw}/v1/campaigns \\
-    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\
-    -d '{{"title": "Launch", "url": "https://example.com/launch", \\
-         "message": "We shipped!", "networks": ["mastodon"]}}'
+{create_campaign_curl(gateway_url=gw, api_key=key)}
 
 Then follow it (use the "id" it returned):
   curl -s {gw}/v1/campaigns/<id> -H 'Authorization: Bearer {key}'
