@@ -7,6 +7,7 @@ import asyncio
 import uvicorn
 
 from chorus.common.bus import Bus
+from chorus.common.config import credentials_box, load_settings
 from chorus.common.credentials import CredentialsBox
 from chorus.common.db import open_database
 from chorus.common.health import bus_ok
@@ -17,8 +18,7 @@ from chorus.gateway.app import create_app
 from chorus.gateway.settings import GatewaySettings
 
 
-async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
-    box = CredentialsBox(settings.credentials_key.get_secret_value())
+async def serve(settings: GatewaySettings, box: CredentialsBox, stop: asyncio.Event) -> None:
     db = open_database(settings, application_name="chorus-gateway", pre_ping=True)
     bus = await Bus.connect(settings, name="chorus-gateway")
     relay = OutboxRelay(db=db, bus=bus, database_url=settings.database_url)
@@ -53,9 +53,10 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    settings = GatewaySettings()
+    settings = load_settings(GatewaySettings)
     configure_logging(settings.log_level)
-    run(lambda stop: serve(settings, stop))
+    box = credentials_box(settings)
+    run(lambda stop: serve(settings, box, stop))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from chorus.common.bus import Bus, Consumer
+from chorus.common.config import credentials_box, load_settings
 from chorus.common.credentials import CredentialsBox
 from chorus.common.db import open_database
 from chorus.common.http import HttpPool
@@ -20,8 +21,7 @@ from chorus.metrics.handlers import MetricsHandlers
 from chorus.metrics.settings import MetricsSettings
 
 
-async def serve(settings: MetricsSettings, stop: asyncio.Event) -> None:
-    box = CredentialsBox(settings.credentials_key.get_secret_value())
+async def serve(settings: MetricsSettings, box: CredentialsBox, stop: asyncio.Event) -> None:
     db = open_database(settings, application_name="chorus-metrics")
     bus = await Bus.connect(settings, name="chorus-metrics")
     http = HttpPool(max_connections=50, timeout=settings.http_timeout_seconds)
@@ -61,9 +61,10 @@ async def serve(settings: MetricsSettings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    settings = MetricsSettings()
+    settings = load_settings(MetricsSettings)
     configure_logging(settings.log_level)
-    run(lambda stop: serve(settings, stop))
+    box = credentials_box(settings)
+    run(lambda stop: serve(settings, box, stop))
 
 
 if __name__ == "__main__":

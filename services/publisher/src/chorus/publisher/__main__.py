@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from chorus.common.bus import Bus, Consumer
+from chorus.common.config import credentials_box, load_settings
 from chorus.common.credentials import CredentialsBox
 from chorus.common.db import open_database
 from chorus.common.http import HttpPool
@@ -18,8 +19,7 @@ from chorus.publisher.handlers import PublisherHandlers
 from chorus.publisher.settings import PublisherSettings
 
 
-async def serve(settings: PublisherSettings, stop: asyncio.Event) -> None:
-    box = CredentialsBox(settings.credentials_key.get_secret_value())
+async def serve(settings: PublisherSettings, box: CredentialsBox, stop: asyncio.Event) -> None:
     name = f"chorus-publisher-{settings.network.value}"
     db = open_database(settings, application_name=name)
     bus = await Bus.connect(settings, name=name)
@@ -50,9 +50,10 @@ async def serve(settings: PublisherSettings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    settings = PublisherSettings()  # network comes from NETWORK
+    settings = load_settings(PublisherSettings)
     configure_logging(settings.log_level)
-    run(lambda stop: serve(settings, stop))
+    box = credentials_box(settings)
+    run(lambda stop: serve(settings, box, stop))
 
 
 if __name__ == "__main__":

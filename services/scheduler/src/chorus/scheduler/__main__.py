@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from chorus.common.bus import Bus, Consumer
+from chorus.common.config import load_settings
 from chorus.common.db import open_database
 from chorus.common.lifecycle import configure_logging, run
 from chorus.common.messages import CampaignCreated
@@ -42,7 +43,7 @@ async def serve(settings: SchedulerSettings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    settings = SchedulerSettings()
+    settings = load_settings(SchedulerSettings)
     configure_logging(settings.log_level)
     run(lambda stop: serve(settings, stop))
 

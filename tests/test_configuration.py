@@ -1,0 +1,38 @@
+"""A service given bad configuration refuses to start with one clear line, not a stack trace."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from chorus.common.credentials import new_key
+
+CASES = [
+    ("publisher", {"NETWORK": "myspace"}, "NETWORK: Input should be"),
+    ("publisher", {"NETWORK": "linkedin"}, "no publisher for linkedin yet"),
+    ("publisher", {"NETWORK": "mastodon", "CHORUS_CREDENTIALS_KEY": "short"}, "Fernet key"),
+    ("gateway", {"CHORUS_CREDENTIALS_KEY": ""}, "CHORUS_CREDENTIALS_KEY is not set"),
+    ("gateway", {"CHORUS_PORT": "not-a-port"}, "port"),
+    ("metrics", {"CHORUS_READBACK_BATCH": "0"}, "readback_batch"),
+    ("scheduler", {"CHORUS_RELEASE_BATCH": "-1"}, "release_batch"),
+]
+
+
+@pytest.mark.parametrize(("service", "env", "says"), CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES])
+def test_bad_configuration_is_refused_clearly(service: str, env: dict[str, str], says: str) -> None:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_") and k != "NETWORK"}
+    result = subprocess.run(
+        [sys.executable, "-m", f"chorus.{service}"],
+        env={**base, "CHORUS_CREDENTIALS_KEY": new_key(), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "chorus: configuration error:" in result.stderr
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr
