@@ -141,3 +141,27 @@ async def test_429_without_reset_header_still_waits() -> None:
     with pytest.raises(RateLimited) as caught:
         await _mock(handler).post(account=ACCOUNT, text="hi", idempotency_key="k")
     assert (caught.value.until - datetime.now(UTC)).total_seconds() > 30
+
+
+async def test_instances_without_the_batch_route_are_read_one_by_one() -> None:
+    status = {
+        "id": "7",
+        "reblogs_count": 1,
+        "favourites_count": 2,
+        "replies_count": 0,
+        "account": {"followers_count": 9},
+    }
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if request.url.path == "/api/v1/statuses":
+            return httpx.Response(404, json={"error": "Not found"})
+        if request.url.path == "/api/v1/statuses/7":
+            return httpx.Response(200, json=status)
+        return httpx.Response(404, json={"error": "Record not found"})
+
+    counts = await _mock(handler).read_counts(account=ACCOUNT, remote_ids=["7", "8"])
+    assert set(counts) == {"7"}
+    assert (counts["7"].likes, counts["7"].author_followers) == (2, 9)
+    assert sorted(seen) == ["/api/v1/statuses", "/api/v1/statuses/7", "/api/v1/statuses/8"]

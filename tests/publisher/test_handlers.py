@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
-from chorus.common.credentials import CredentialsBox
+from chorus.common.credentials import CredentialsBox, new_key
 from chorus.common.db import Database
 from chorus.common.failures import MessageRejected
 from chorus.common.messages import ShareRequested
@@ -179,3 +179,21 @@ async def test_unknown_share_is_a_no_op_and_wrong_network_is_rejected(
         await handlers.share_requested(
             ShareRequested(share_id=uuid.uuid4(), org_id=org.id, network=Network.X)
         )
+
+
+async def test_unreadable_credentials_fail_the_share_with_a_reason(
+    clean_db: Database,
+    org: Org,
+    credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient,
+    sim_state: SimState,
+) -> None:
+    request = await _queued_share(clean_db, org, credentials, sim_http)
+    other_key = PublisherHandlers(
+        db=clean_db, client=MastodonClient(http=sim_http), credentials=CredentialsBox(new_key())
+    )
+    await other_key.share_requested(request)
+    share = await _share(clean_db, request)
+    assert share.status == "failed" and "credentials cannot be opened" in share.reason
+    assert sim_state.posts == {}
+    assert await _events(clean_db) == ["ShareFailed"]

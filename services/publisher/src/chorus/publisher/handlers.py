@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from chorus.common.batching import Batcher
-from chorus.common.credentials import CredentialsBox
+from chorus.common.credentials import CredentialsBox, InvalidCredentialsKey
 from chorus.common.db import Database
 from chorus.common.failures import (
     MessageRejected,
@@ -70,8 +70,15 @@ class PublisherHandlers:
         if job.account_status != "connected":
             await self._fail(job, "the account was disconnected", spent=0)
             return
-        secrets = self.credentials.open(job.credentials)
-        access = AccountAccess(base_url=job.base_url, access_token=secrets["access_token"])
+        try:
+            token = self.credentials.open(job.credentials)["access_token"]
+        except (InvalidCredentialsKey, KeyError):
+            log.error("credentials of account %s cannot be opened", job.account_id)
+            await self._fail(
+                job, "stored credentials cannot be opened (was the key changed?)", spent=0
+            )
+            return
+        access = AccountAccess(base_url=job.base_url, access_token=token)
         text = render_post(network=job.network, message=job.message, url=job.url)
         network = job.network.value
         try:

@@ -155,6 +155,10 @@ class MastodonClient:
             sends_effect=False,
             params=[("id[]", rid) for rid in remote_ids],
         )
+        if response.status_code == 404:
+            # Before 4.3 there is no batch route (an unknown id is left out, never a 404).
+            found_one = await asyncio.gather(*(self._read_one(account, rid) for rid in remote_ids))
+            return {rid: c for rid, c in zip(remote_ids, found_one, strict=True) if c}
         _raise_for_failure(response, sent=False)
         try:
             statuses = response.json()
@@ -163,6 +167,21 @@ class MastodonClient:
             raise TransientFailure("mastodon statuses answer lacks their counts") from exc
         # Deleted or hidden posts are simply absent from the answer.
         return {rid: found[rid] for rid in remote_ids if rid in found}
+
+    async def _read_one(self, account: AccountAccess, remote_id: str) -> PostCounts | None:
+        response = await self._request(
+            "GET",
+            _url(account, f"/api/v1/statuses/{remote_id}"),
+            token=account.access_token,
+            sends_effect=False,
+        )
+        if response.status_code == 404:
+            return None
+        _raise_for_failure(response, sent=False)
+        try:
+            return _counts(response.json())
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TransientFailure("mastodon status answer lacks its counts") from exc
 
     async def read_counts(
         self, *, account: AccountAccess, remote_ids: Sequence[str]
