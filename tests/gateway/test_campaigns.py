@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -83,6 +84,23 @@ async def test_bad_input_is_a_problem_and_writes_nothing(
     problem = response.json()
     assert problem["status"] == status and problem["detail"]
     assert "Traceback" not in response.text
+    assert await _rows(clean_db) == (0, 0)
+
+
+async def test_a_body_without_declared_length_is_refused(
+    api: httpx.AsyncClient, org: Org, clean_db: Database
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"title": "Launch", "url": "https://example.com/launch", '
+        yield b'"message": "x", "networks": ["mastodon"]}'
+
+    response = await api.post(
+        "/v1/campaigns",
+        content=chunks(),
+        headers={**_auth(org), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 411
+    assert response.headers["content-type"] == "application/problem+json"
     assert await _rows(clean_db) == (0, 0)
 
 

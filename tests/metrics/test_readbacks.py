@@ -49,7 +49,7 @@ def _collector(db: Database, sim: httpx.AsyncClient, box: CredentialsBox) -> Col
         db=db,
         clients={Network.MASTODON: MastodonClient(http=sim)},
         credentials=box,
-        wakeup=Wakeup("postgresql://unused", "unused"),
+        wakeup=Wakeup(None, "readbacks"),
         batch_size=500,
         max_attempts=3,
         poll_seconds=1.0,

@@ -28,6 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from chorus.common.networks.kinds import Network
+
 __all__ = [
     "SHARE_STATUSES",
     "TERMINAL_SHARE_STATUSES",
@@ -46,7 +48,7 @@ __all__ = [
 # recorded, the network call may be under way. The rest are terminal.
 SHARE_STATUSES = ("planned", "queued", "publishing", "published", "failed", "skipped", "cancelled")
 TERMINAL_SHARE_STATUSES = ("published", "failed", "skipped", "cancelled")
-NETWORKS = ("linkedin", "x", "mastodon", "bluesky", "facebook")
+NETWORKS = tuple(n.value for n in Network)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -22,9 +22,12 @@ def asyncpg_dsn(database_url: str) -> str:
 
 
 class Wakeup:
-    """`async with Wakeup(dsn, "chorus_outbox") as w: await w.wait(timeout=1.0)`."""
+    """`async with Wakeup(dsn, "chorus_outbox") as w: await w.wait(timeout=1.0)`.
 
-    def __init__(self, dsn: str, channel: str) -> None:
+    With `dsn=None` nothing listens: only `poke()` from this process wakes the waiter.
+    """
+
+    def __init__(self, dsn: str | None, channel: str) -> None:
         self._dsn = dsn
         self._channel = channel
         self._event = asyncio.Event()
@@ -41,6 +44,7 @@ class Wakeup:
 
     async def _listen(self) -> None:
         while True:
+            assert self._dsn is not None
             try:
                 connection = await asyncpg.connect(self._dsn)
             except (OSError, asyncpg.PostgresError) as exc:
@@ -65,7 +69,8 @@ class Wakeup:
         self._event.set()
 
     async def __aenter__(self) -> Wakeup:
-        self._task = asyncio.create_task(self._listen(), name=f"listen-{self._channel}")
+        if self._dsn is not None:
+            self._task = asyncio.create_task(self._listen(), name=f"listen-{self._channel}")
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -40,6 +40,9 @@ def create_app(
     async def limit_body(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        if "transfer-encoding" in request.headers:
+            # Without a declared length the size limit could only be found by reading it all.
+            return problem_response(411, "Send the body with a Content-Length header.")
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > max_body_bytes):
             return problem_response(413, f"Request bodies are limited to {max_body_bytes} bytes.")

@@ -22,6 +22,7 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    411: "Length required",
     413: "Content too large",
     415: "Unsupported media type",
     422: "Unprocessable content",

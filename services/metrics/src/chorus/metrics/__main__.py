@@ -13,7 +13,7 @@ from chorus.common.lifecycle import configure_logging, run
 from chorus.common.messages import SharePublished
 from chorus.common.networks import PUBLISHABLE, client_for
 from chorus.common.topology import METRICS_SHARES
-from chorus.common.wakeup import Wakeup, asyncpg_dsn
+from chorus.common.wakeup import Wakeup
 from chorus.common.worker import serve_worker
 from chorus.metrics.collector import Collector
 from chorus.metrics.gauges import run_gauges
@@ -25,8 +25,8 @@ async def serve(settings: MetricsSettings, box: CredentialsBox, stop: asyncio.Ev
     db = open_database(settings, application_name="chorus-metrics")
     bus = await Bus.connect(settings, name="chorus-metrics")
     http = HttpPool(max_connections=50, timeout=settings.http_timeout_seconds)
-    # The channel only wakes the collector early; it never carries work.
-    wakeup = Wakeup(asyncpg_dsn(settings.database_url), "chorus_readbacks")
+    # Read-backs due at once come from this process's own handler, so its poke is enough.
+    wakeup = Wakeup(None, "readbacks")
     collector = Collector(
         db=db,
         clients={n: client_for(n, http=http) for n in PUBLISHABLE},

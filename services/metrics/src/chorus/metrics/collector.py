@@ -135,22 +135,14 @@ class Collector:
         """Followers per account: from the posts where the network reports them, otherwise
         one request per account."""
         known: dict[Any, int | None] = {}
-        missing: dict[Any, Any] = {}
         for row in rows:
             found = counts.get(row.remote_id)
             if found is not None and found.author_followers is not None:
                 known[row.account_id] = found.author_followers
-            elif row.account_id not in known:
-                missing[row.account_id] = row
-        for account_id in known:
-            missing.pop(account_id, None)
-        accesses = [self._access([row]) for row in missing.values()]
-        read = await asyncio.gather(
-            *(client.read_followers(account=a) for a in accesses if a is not None)
-        )
-        known.update(
-            zip([k for k, a in zip(missing, accesses, strict=True) if a], read, strict=True)
-        )
+        unknown = {r.account_id: r for r in rows if r.account_id not in known}
+        asks = [(k, a) for k, row in unknown.items() if (a := self._access([row])) is not None]
+        read = await asyncio.gather(*(client.read_followers(account=a) for _, a in asks))
+        known.update(zip([k for k, _ in asks], read, strict=True))
         return known
 
     async def run(self, stop: asyncio.Event) -> None:
