@@ -102,8 +102,10 @@ async def test_the_curl_make_run_prints_creates_a_campaign(stack: Stack, api_key
     report = await eventually(
         lambda: _report(stack, api_key, created["id"]),
         # Reach is stored by the metrics service just after the publisher's outcome: wait for both.
-        until=lambda r: r["shares"]["by_status"].get("published", 0) == SHARES
-        and r["reach"].get("mastodon", {}).get("shares_measured") == SHARES,
+        until=lambda r: (
+            r["shares"]["by_status"].get("published", 0) == SHARES
+            and r["reach"].get("mastodon", {}).get("shares_measured") == SHARES
+        ),
         timeout=120,
         interval=0.25,
     )
