@@ -6,6 +6,11 @@ Starts its own PostgreSQL, RabbitMQ, simulator and services (as `make run` does)
 ambassadors each with one Mastodon account, then times campaign POST -> last post recorded by
 the simulator (no added latency). The baseline publishes and consumes N persistent messages
 with confirms through the same RabbitMQ. Prints both rates and their ratio.
+
+    python -m bench.fanout --shares 5000 --latency-ms 200
+
+measures the other target of DESIGN.md: one publisher against a slow network (every simulator
+answer takes that long), where the publisher's concurrency, not the network, must set the pace.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ from bench.fanout.seed import seed
 from chorus.devstack.stack import Stack
 
 
-async def _fanout(stack: Stack, key: str, count: int) -> float:
+async def _fanout(stack: Stack, key: str, count: int, latency_ms: int) -> float:
     async with httpx.AsyncClient(timeout=30) as http:
+        faults = await http.post(f"{stack.sim_url}/_sim/faults", json={"latency_ms": latency_ms})
+        faults.raise_for_status()
         started = time.time()
         response = await http.post(
             f"{stack.gateway_url}/v1/campaigns",
@@ -65,6 +72,9 @@ def _rss(stack: Stack) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.fanout")
     parser.add_argument("--shares", type=int, default=10_000)
+    parser.add_argument(
+        "--latency-ms", type=int, default=0, help="time the simulator takes to answer each call"
+    )
     args = parser.parse_args()
     count: int = args.shares
     root = Path(tempfile.mkdtemp(prefix="chorus-bench-"))
@@ -84,12 +94,12 @@ def main() -> None:
         # The baseline runs before and after, and the faster counts: the ratio is never
         # flattered by a baseline slowed down by work Chorus left running.
         before = asyncio.run(bare_publish_consume(stack.amqp_url, count=count))
-        chorus_seconds = asyncio.run(_fanout(stack, key, count))
+        chorus_seconds = asyncio.run(_fanout(stack, key, count, args.latency_ms))
         rss = _rss(stack)
         after = asyncio.run(bare_publish_consume(stack.amqp_url, count=count))
     baseline_rate = count / min(before, after)
     chorus_rate = count / chorus_seconds
-    print(f"shares: {count}")
+    print(f"shares: {count}, network latency: {args.latency_ms} ms, one publisher")
     print(f"chorus end to end: {chorus_seconds:.2f} s, {chorus_rate:.0f} shares/s")
     print(
         "baseline aio-pika publish+consume (persistent, confirms, quorum): "
