@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 import time
 import uuid
@@ -59,6 +60,35 @@ async def _fanout(stack: Stack, key: str, count: int, latency_ms: int) -> float:
     return float(stats["last_post_at"]) - started
 
 
+def _cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU seconds so far of everything the bench started, by part: where a share's cost goes."""
+    parts = {
+        "chorus.gateway": "gateway",
+        "chorus.scheduler": "scheduler",
+        "chorus.publisher": "publisher",
+        "chorus.metrics": "metrics",
+        "chorus.netsim": "simulator",
+        "postgres": "postgresql",
+        "beam.smp": "rabbitmq",
+    }
+    roots = [psutil.Process()]
+    if stack.postgres is not None and stack.postgres.pid is not None:
+        roots.append(psutil.Process(stack.postgres.pid))
+    procs = [p for root in roots for p in [root, *root.children(recursive=True)]]
+    totals: dict[str, float] = {}
+    for proc in procs:
+        try:
+            command = " ".join(proc.cmdline())
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        for marker, part in parts.items():
+            if marker in command:
+                totals[part] = totals.get(part, 0.0) + times.user + times.system
+                break
+    return totals
+
+
 def _rss(stack: Stack) -> dict[str, float]:
     sizes = {}
     for name, service in stack.services.items():
@@ -94,7 +124,9 @@ def main() -> None:
         # The baseline runs before and after, and the faster counts: the ratio is never
         # flattered by a baseline slowed down by work Chorus left running.
         before = asyncio.run(bare_publish_consume(stack.amqp_url, count=count))
+        cpu_before = _cpu_seconds(stack)
         chorus_seconds = asyncio.run(_fanout(stack, key, count, args.latency_ms))
+        cpu = {k: v - cpu_before.get(k, 0.0) for k, v in _cpu_seconds(stack).items()}
         rss = _rss(stack)
         after = asyncio.run(bare_publish_consume(stack.amqp_url, count=count))
     baseline_rate = count / min(before, after)
@@ -106,6 +138,11 @@ def main() -> None:
         f"{count / before:.0f} msgs/s before, {count / after:.0f} msgs/s after"
     )
     print("rss MB after the run: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(rss.items())))
+    print(
+        "cpu ms per share: "
+        + ", ".join(f"{k} {1000 * v / count:.2f}" for k, v in sorted(cpu.items()))
+        + f" (total {1000 * sum(cpu.values()) / count:.2f}; the run had {os.cpu_count()} cores)"
+    )
     print(f"ratio: {chorus_rate / baseline_rate:.2f}")
 
 

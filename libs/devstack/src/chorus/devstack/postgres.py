@@ -131,6 +131,14 @@ class LocalPostgres:
             )
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid while running (pg_ctl detaches it from whoever started it)."""
+        try:
+            return int((self._data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     def stop(self) -> None:
         if (self._data / "postmaster.pid").exists():
             self._run(str(_bin_dir() / "pg_ctl"), "-D", str(self._data), "-m", "fast", "-w", "stop")
