@@ -27,10 +27,16 @@ bench-fanout: bootstrap
 	@$(PY) -m bench.fanout $(ARGS)
 
 # Re-pin after changing a pyproject.toml: uv.lock stays local (it names registry hosts);
-# the hashed requirements.lock is what we commit and install from.
+# the hashed requirements.lock is what we commit and install from. Each image installs its own
+# lock: that member's runtime pins only, no dev tools.
+IMAGES := services/gateway services/scheduler services/publisher services/metrics libs/netsim
 lock:
 	uv lock --python python3.11
 	uv export --format requirements-txt --no-emit-workspace --all-groups --frozen -o requirements.lock
+	@for dir in $(IMAGES); do \
+		uv export --format requirements-txt --no-emit-workspace --no-dev --frozen \
+			--package chorus-$$(basename $$dir) -o $$dir/requirements.lock; \
+	done
 
 clean:
 	rm -rf .run .venv .mypy_cache .ruff_cache

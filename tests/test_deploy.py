@@ -56,11 +56,58 @@ def test_compose_refuses_to_start_without_a_credentials_key() -> None:
     assert result.returncode != 0 and "CHORUS_CREDENTIALS_KEY" in result.stderr
 
 
-def test_every_service_builds_from_the_root_dockerfile() -> None:
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "--require-hashes" in dockerfile and "ARG SERVICE" in dockerfile
-    for service in ("gateway", "scheduler", "publisher", "metrics"):
-        assert (ROOT / "services" / service / "pyproject.toml").exists()
+IMAGES = {
+    "gateway": "services/gateway",
+    "scheduler": "services/scheduler",
+    "publisher": "services/publisher",
+    "metrics": "services/metrics",
+    "netsim": "libs/netsim",
+}
+DEV_TOOLS = {"pytest", "mypy", "ruff", "celery", "pyyaml"}
+
+
+def _pins(lock: Path) -> dict[str, str]:
+    pins = {}
+    for line in lock.read_text().splitlines():
+        if line[:1].isalpha() and "==" in line:
+            name, _, version = line.split(" ")[0].partition("==")
+            pins[name] = version
+    return pins
+
+
+def test_every_image_installs_its_own_runtime_lock_from_the_repository_root() -> None:
+    workspace = _pins(ROOT / "requirements.lock")
+    for image, member in IMAGES.items():
+        dockerfile = (ROOT / member / "Dockerfile").read_text()
+        assert f"COPY {member}/requirements.lock " in dockerfile, image
+        assert "--require-hashes" in dockerfile, image
+        assert f"COPY {member} /app/{member}" in dockerfile, image
+        lock = ROOT / member / "requirements.lock"
+        pins = _pins(lock)
+        assert pins, f"{lock} pins nothing"
+        # Written from the same resolution as the workspace lock (`make lock`): same versions.
+        assert {name: workspace.get(name) for name in pins} == pins, f"{lock} is stale"
+        assert not DEV_TOOLS & set(pins), f"{image} image would carry dev tools"
+        assert "uvicorn" in pins, image
+
+
+def test_no_committed_lock_names_a_registry() -> None:
+    for lock in [
+        ROOT / "requirements.lock",
+        *(ROOT / m / "requirements.lock" for m in IMAGES.values()),
+    ]:
+        text = lock.read_text()
+        assert "://" not in text and "--index-url" not in text, lock
+
+
+def test_compose_builds_each_service_from_its_own_dockerfile() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    for name, service in compose["services"].items():
+        build = service.get("build")
+        if build is None:
+            continue
+        assert build["context"] == "."
+        assert (ROOT / build["dockerfile"]).is_file(), name
 
 
 def test_kubernetes_workloads_have_probes_and_drain_time() -> None:
