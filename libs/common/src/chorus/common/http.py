@@ -18,7 +18,7 @@ __all__ = ["HttpPool", "Requester"]
 class HttpPool:
     """`HttpPool(max_connections=200, timeout=15)`; close with `await pool.aclose()`."""
 
-    def __init__(self, *, max_connections: int, timeout: float, per_client: int = 25) -> None:
+    def __init__(self, *, max_connections: int, timeout: float, per_client: int = 10) -> None:
         count = max(1, -(-max_connections // per_client))
         size = -(-max_connections // count)
         self._clients = [

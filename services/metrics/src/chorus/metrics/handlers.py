@@ -16,6 +16,11 @@ from chorus.common.models import MetricReadback, MetricSample
 
 __all__ = ["MetricsHandlers"]
 
+_NEW_SAMPLES = insert(MetricSample).on_conflict_do_nothing(index_elements=["share_id", "taken_at"])
+_NEW_READBACKS = insert(MetricReadback).on_conflict_do_nothing(
+    index_elements=["share_id", "due_at"]
+)
+
 
 class MetricsHandlers:
     def __init__(
@@ -57,18 +62,12 @@ class MetricsHandlers:
             if e.observed is not None
         ]
         readbacks = [row for e in events for row in self._readbacks(e)]
-        # Idempotent: a redelivered event finds its sample and read-backs already there.
+        # Idempotent: a redelivered event finds its sample and read-backs already there. The
+        # statements take their rows as parameters (executemany), so they are compiled once per
+        # process rather than once per batch size.
         async with self.db.sessions.begin() as session:
             if samples:
-                await session.execute(
-                    insert(MetricSample)
-                    .values(samples)
-                    .on_conflict_do_nothing(index_elements=["share_id", "taken_at"])
-                )
+                await session.execute(_NEW_SAMPLES, samples)
             if readbacks:
-                await session.execute(
-                    insert(MetricReadback)
-                    .values(readbacks)
-                    .on_conflict_do_nothing(index_elements=["share_id", "due_at"])
-                )
+                await session.execute(_NEW_READBACKS, readbacks)
         return [None] * len(events)
