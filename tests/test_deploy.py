@@ -124,6 +124,6 @@ def test_kubernetes_workloads_have_probes_and_drain_time() -> None:
         assert pod["terminationGracePeriodSeconds"] >= 30
         [container] = pod["containers"]
         assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
-        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
         assert container["resources"]["limits"]["memory"] == "300Mi"
     assert any(d["kind"] == "Job" and d["metadata"]["name"] == "chorus-migrate" for d in documents)

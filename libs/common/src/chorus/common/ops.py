@@ -1,5 +1,10 @@
-"""The ops endpoint every worker serves: `/healthz` (truthful: checks its dependencies) and
-`/metrics` (Prometheus). The gateway serves the same two routes on its API port."""
+"""The ops endpoint every worker serves: `/healthz` (readiness, truthful: checks its
+dependencies), `/livez` (liveness: the event loop answers) and `/metrics` (Prometheus). The
+gateway serves the same routes on its API port.
+
+Liveness deliberately ignores dependencies: a database outage should take replicas out of
+service, not restart every one of them at once; a service whose own loop dies exits by itself
+(`lifecycle.supervise`)."""
 
 from __future__ import annotations
 
@@ -32,6 +37,10 @@ def add_ops_routes(app: FastAPI, health: HealthCheck) -> None:
         body = "".join(f"{name} {'ok' if up else 'down'}\n" for name, up in checks.items())
         return Response(body, status_code=200 if ok else 503, media_type="text/plain")
 
+    @app.get("/livez", include_in_schema=False)
+    async def livez() -> Response:
+        return Response("alive\n", media_type="text/plain")
+
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -39,7 +48,7 @@ def add_ops_routes(app: FastAPI, health: HealthCheck) -> None:
 
 @contextlib.asynccontextmanager
 async def serve_ops(*, host: str, port: int, health: HealthCheck) -> AsyncIterator[None]:
-    """Serve /healthz and /metrics while the block runs; port 0 serves nothing."""
+    """Serve the ops routes while the block runs; port 0 serves nothing."""
     if port == 0:
         yield
         return
