@@ -193,6 +193,10 @@ class Consumer(Generic[M]):
         self._tag = await self._queue.consume(self._on_message)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        if self._stopping.is_set():
+            # Delivered before the broker saw our cancel: not ours to start. Left unacked, it
+            # goes back to the queue when `stop` closes the channel.
+            return
         task = asyncio.current_task()
         assert task is not None
         self._inflight.add(task)
