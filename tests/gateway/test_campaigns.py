@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from chorus.common.db import Database
 from chorus.common.models import Campaign, OutboxEvent
@@ -148,37 +149,18 @@ async def test_report_counts_shares_and_keeps_unavailable_apart_from_zero(
 ) -> None:
     campaign_id = (await api.post("/v1/campaigns", json=GOOD, headers=_auth(org))).json()["id"]
     async with clean_db.sessions.begin() as session:
-        amb = await session.scalar(
-            text(
-                "INSERT INTO ambassadors (org_id, external_id, display_name) "
-                "VALUES (:org, 'e1', 'E') RETURNING id"
-            ),
-            {"org": org.id},
+        shares = await _insert_shares(
+            session, org, campaign_id, ("published", "published", "failed")
         )
-        for i, status in enumerate(("published", "published", "failed")):
-            account = await session.scalar(
+        for share in shares[:2]:
+            await session.execute(
                 text(
-                    "INSERT INTO accounts (org_id, ambassador_id, network, handle, base_url, "
-                    "credentials) VALUES (:org, :amb, 'mastodon', :h, 'http://m', '') RETURNING id"
+                    "INSERT INTO metric_samples (org_id, share_id, campaign_id, network, "
+                    "reshares, likes, replies, impressions, followers) "
+                    "VALUES (:org, :s, :c, 'mastodon', 1, 2, 0, NULL, 100)"
                 ),
-                {"org": org.id, "amb": amb, "h": f"h{i}"},
+                {"org": org.id, "s": share, "c": campaign_id},
             )
-            share = await session.scalar(
-                text(
-                    "INSERT INTO shares (org_id, campaign_id, account_id, network, status, "
-                    "idempotency_key) VALUES (:org, :c, :a, 'mastodon', :s, :k) RETURNING id"
-                ),
-                {"org": org.id, "c": campaign_id, "a": account, "s": status, "k": f"k{i}"},
-            )
-            if status == "published":
-                await session.execute(
-                    text(
-                        "INSERT INTO metric_samples (org_id, share_id, campaign_id, network, "
-                        "reshares, likes, replies, impressions, followers) "
-                        "VALUES (:org, :s, :c, 'mastodon', 1, 2, 0, NULL, 100)"
-                    ),
-                    {"org": org.id, "s": share, "c": campaign_id},
-                )
     report = (await api.get(f"/v1/campaigns/{campaign_id}", headers=_auth(org))).json()
     assert report["shares"] == {
         "total": 3,
@@ -193,6 +175,60 @@ async def test_report_counts_shares_and_keeps_unavailable_apart_from_zero(
         "replies": 0,
         "impressions": None,
     }
+
+
+async def test_campaign_is_completed_once_every_share_has_an_outcome(
+    api: httpx.AsyncClient, org: Org, clean_db: Database
+) -> None:
+    campaign_id = (await api.post("/v1/campaigns", json=GOOD, headers=_auth(org))).json()["id"]
+    async with clean_db.sessions.begin() as session:
+        await session.execute(
+            text("UPDATE campaigns SET status = 'scheduled' WHERE id = :c"), {"c": campaign_id}
+        )
+        await _insert_shares(session, org, campaign_id, ("published", "publishing", "failed"))
+
+    async def status() -> str:
+        report = await api.get(f"/v1/campaigns/{campaign_id}", headers=_auth(org))
+        return str(report.json()["status"])
+
+    assert await status() == "scheduled"  # one share is still on its way
+    async with clean_db.sessions.begin() as session:
+        await session.execute(
+            text("UPDATE shares SET status = 'published' WHERE status = 'publishing'")
+        )
+    assert await status() == "completed"
+
+
+async def _insert_shares(
+    session: AsyncSession, org: Org, campaign_id: str, statuses: tuple[str, ...]
+) -> list[uuid.UUID]:
+    """One ambassador with an account and a share per status; returns the share ids."""
+    amb = await session.scalar(
+        text(
+            "INSERT INTO ambassadors (org_id, external_id, display_name) "
+            "VALUES (:org, 'e1', 'E') RETURNING id"
+        ),
+        {"org": org.id},
+    )
+    shares = []
+    for i, status in enumerate(statuses):
+        account = await session.scalar(
+            text(
+                "INSERT INTO accounts (org_id, ambassador_id, network, handle, base_url, "
+                "credentials) VALUES (:org, :amb, 'mastodon', :h, 'http://m', '') RETURNING id"
+            ),
+            {"org": org.id, "amb": amb, "h": f"h{i}"},
+        )
+        shares.append(
+            await session.scalar(
+                text(
+                    "INSERT INTO shares (org_id, campaign_id, account_id, network, status, "
+                    "idempotency_key) VALUES (:org, :c, :a, 'mastodon', :s, :k) RETURNING id"
+                ),
+                {"org": org.id, "c": campaign_id, "a": account, "s": status, "k": f"k{i}"},
+            )
+        )
+    return shares
 
 
 async def test_health_and_metrics(api: httpx.AsyncClient) -> None:

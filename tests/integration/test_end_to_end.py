@@ -111,6 +111,7 @@ async def test_the_curl_make_run_prints_creates_a_campaign(stack: Stack, api_key
         interval=0.25,
     )
     assert report["reach"]["mastodon"]["potential_reach"] == 40 * SHARES
+    assert report["status"] == "completed"
 
 
 async def test_publisher_killed_mid_campaign_posts_each_share_exactly_once(

@@ -112,13 +112,25 @@ async def campaign_report(
         url=campaign.url,
         message=campaign.message,
         networks=campaign.networks,
-        status=campaign.status,
+        status=_status(campaign.status, by_status),
         created_at=campaign.created_at,
         shares=ShareCounts(
             total=sum(by_status.values()), by_status=by_status, by_network=by_network
         ),
         reach=await _reach(session=session, org_id=org_id, campaign_id=campaign_id),
     )
+
+
+# Shares in these states may still be posted; any other state is an outcome.
+_OPEN_SHARE_STATES = frozenset({"planned", "queued", "publishing"})
+
+
+def _status(stored: str, by_status: dict[str, int]) -> str:
+    """`completed` once the scheduler has staged the campaign and every share has an outcome:
+    what the CMS polls for. Derived on read, so no service has to notice the last share."""
+    if stored == "scheduled" and not _OPEN_SHARE_STATES & by_status.keys():
+        return "completed"
+    return stored
 
 
 async def _reach(

@@ -72,7 +72,10 @@ class CampaignOut(BaseModel):
     url: str
     message: str
     networks: list[str]
-    status: str
+    status: str = Field(
+        description="accepted (not yet staged), scheduled (shares staged, some still to post), "
+        "completed (every share has an outcome), cancelled"
+    )
     created_at: datetime
     shares: ShareCounts
     reach: dict[str, NetworkReach]
