@@ -33,14 +33,7 @@ async def eventually(
 
 
 async def queue_depth(bus: Bus, name: str) -> int:
-    channel = await bus.channel(prefetch=1)
-    try:
-        queue = await channel.get_queue(name, ensure=True)
-        declared = await queue.declare()
-        count = declared.message_count
-        return int(count or 0)
-    finally:
-        await channel.close()
+    return await bus.waiting(name)
 
 
 async def publish_raw(bus: Bus, *, routing_key: str, body: bytes) -> None:

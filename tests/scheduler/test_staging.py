@@ -121,7 +121,7 @@ async def test_shares_planned_for_later_wait(
     assert await _releaser(clean_db, bus, servers).release_once() == 0
 
 
-async def test_stale_shares_are_planned_again(
+async def test_stale_shares_are_planned_again_but_not_while_their_queue_has_a_backlog(
     clean_db: Database,
     org: Org,
     credentials: CredentialsBox,
@@ -133,13 +133,25 @@ async def test_stale_shares_are_planned_again(
     releaser = _releaser(clean_db, bus, servers)
     assert await releaser.release_once() == 4
     async with clean_db.sessions.begin() as session:
+        # Two attempts that died long ago; two shares queued for an hour.
         await session.execute(
             text(
-                "UPDATE shares SET status = 'publishing', updated_at = now() - interval '1 hour' "
-                "WHERE id IN (SELECT id FROM shares WHERE campaign_id = :c LIMIT 2)"
+                "UPDATE shares SET updated_at = now() - interval '1 hour', status = CASE "
+                "WHEN id IN (SELECT id FROM shares WHERE campaign_id = :c ORDER BY id LIMIT 2) "
+                "THEN 'publishing' ELSE status END WHERE campaign_id = :c"
             ),
             {"c": campaign_id},
         )
+
+    async def statuses() -> list[str]:
+        return sorted(s.status for s in await share_rows(clean_db, campaign_id))
+
+    # The four messages still wait in the queue: the queued shares are not stale, only slow.
     assert await releaser.requeue_stale() == 2
-    statuses = sorted(s.status for s in await share_rows(clean_db, campaign_id))
-    assert statuses == ["planned", "planned", "queued", "queued"]
+    assert await statuses() == ["planned", "planned", "queued", "queued"]
+    # The queue drains without their outcome (say, dead-lettered): now they are taken again.
+    channel = await bus.channel(prefetch=10)
+    await (await channel.get_queue(publisher_queue(Network.MASTODON).name)).purge()
+    await channel.close()
+    assert await releaser.requeue_stale() == 2
+    assert await statuses() == ["planned"] * 4

@@ -114,6 +114,15 @@ class Bus:
             )
         )
 
+    async def waiting(self, queue: str) -> int:
+        """Messages ready in the queue named `queue` (not those delivered and not yet acked)."""
+        channel = await self.connection.channel()
+        try:
+            declared = await channel.declare_queue(queue, passive=True)
+            return int(declared.declaration_result.message_count or 0)
+        finally:
+            await channel.close()
+
     async def channel(self, *, prefetch: int) -> AbstractChannel:
         channel = await self.connection.channel()
         await channel.set_qos(prefetch_count=prefetch)

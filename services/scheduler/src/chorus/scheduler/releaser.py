@@ -17,8 +17,9 @@ from sqlalchemy import text
 from chorus.common.bus import Bus, OutgoingMessage
 from chorus.common.db import Database
 from chorus.common.messages import ShareRequested
-from chorus.common.networks import Network
+from chorus.common.networks import PUBLISHABLE, Network
 from chorus.common.telemetry import SHARES_RELEASED
+from chorus.common.topology import publisher_queue
 from chorus.common.wakeup import Wakeup, asyncpg_dsn, wait_for_work
 
 __all__ = ["Releaser"]
@@ -43,12 +44,18 @@ _MARK = text(
     """
 )
 _NEXT = text("SELECT min(planned_at) FROM shares WHERE status = 'planned'")
+# A share stays `queued` while its message waits in a backlog, and that is not stale: planning
+# it again would add a message per sweep for as long as the backlog lasts. So a `queued` share
+# is taken again only when its network's queue has drained and it still has no outcome (its
+# message was dead-lettered, e.g. after an outage outlasting the delivery limit). A
+# `publishing` share is stale once its attempt has had far longer than any network call takes.
 _STALE = text(
     """
     UPDATE shares SET status = 'planned', planned_at = now(), updated_at = now()
     WHERE id IN (
         SELECT id FROM shares
-        WHERE status IN ('queued', 'publishing') AND updated_at < now() - CAST(:age AS interval)
+        WHERE (status = 'publishing' OR (status = 'queued' AND network = ANY(:drained)))
+          AND updated_at < now() - CAST(:age AS interval)
         LIMIT 10000 FOR UPDATE SKIP LOCKED
     )
     """
@@ -93,8 +100,13 @@ class Releaser:
 
     async def requeue_stale(self) -> int:
         """Plan again the shares whose release or attempt never came to an outcome."""
+        drained = [
+            network.value
+            for network in sorted(PUBLISHABLE)
+            if await self._bus.waiting(publisher_queue(network).name) == 0
+        ]
         async with self._db.sessions.begin() as session:
-            result = await session.execute(_STALE, {"age": self._stale_after})
+            result = await session.execute(_STALE, {"age": self._stale_after, "drained": drained})
         count = int(result.rowcount)  # type: ignore[attr-defined]
         if count:
             log.warning("%d stale shares planned again", count)
