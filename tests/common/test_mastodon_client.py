@@ -3,7 +3,7 @@ simulator would never give (MockTransport)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -165,3 +165,39 @@ async def test_instances_without_the_batch_route_are_read_one_by_one() -> None:
     assert set(counts) == {"7"}
     assert (counts["7"].likes, counts["7"].author_followers) == (2, 9)
     assert sorted(seen) == ["/api/v1/statuses", "/api/v1/statuses/7", "/api/v1/statuses/8"]
+
+
+async def test_find_post_matches_the_rendered_status_by_its_text(
+    sim_http: httpx.AsyncClient,
+) -> None:
+    client = MastodonClient(http=sim_http)
+    account = await _account(sim_http)
+    since = datetime.now(UTC)
+    text = (
+        "Fish & chips <today>\nline two\n\n"
+        "https://example.com/a/very/long/path/that/mastodon/cuts/for/display?x=1&y=2"
+    )
+    posted = await client.post(account=account, text=text, idempotency_key="k")
+    await client.post(account=account, text="something else", idempotency_key="k2")
+    found = await client.find_post(account=account, text=text, since=since)
+    assert found is not None and found.remote_id == posted.remote_id
+    assert await client.find_post(account=account, text="never posted", since=since) is None
+
+
+async def test_find_post_pages_back_to_the_attempt_and_no_further(
+    sim_http: httpx.AsyncClient, sim_state: SimState
+) -> None:
+    client = MastodonClient(http=sim_http)
+    account = await _account(sim_http)
+    since = datetime.now(UTC)
+    target = await client.post(account=account, text="the share", idempotency_key="k")
+    for i in range(60):  # posted since: the share is on the second page
+        await client.post(account=account, text=f"later {i}", idempotency_key=f"k{i}")
+    found = await client.find_post(account=account, text="the share", since=since)
+    assert found is not None and found.remote_id == target.remote_id
+    assert sim_state.requests["mastodon.account_statuses"] == 2
+    # Asked from a later attempt, the same words posted before it are not its post.
+    await sim_http.post("/_sim/clock", json={"advance_seconds": 7200})
+    later = datetime.now(UTC) + timedelta(hours=2)
+    assert await client.find_post(account=account, text="the share", since=later) is None
+    assert sim_state.requests["mastodon.account_statuses"] == 3

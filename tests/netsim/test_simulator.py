@@ -103,3 +103,46 @@ async def test_several_statuses_at_once_up_to_the_limit(sim_http: httpx.AsyncCli
         "/mastodon/api/v1/statuses", params=[("id[]", str(i)) for i in range(21)]
     )
     assert too_many.status_code == 422
+
+
+async def test_idempotency_keys_are_kept_for_an_hour_of_the_simulators_clock(
+    sim_http: httpx.AsyncClient, sim_state: SimState
+) -> None:
+    [account] = await sim_accounts(sim_http, count=1)
+
+    async def post() -> str:
+        response = await sim_http.post(
+            "/mastodon/api/v1/statuses",
+            headers=_auth(account["token"], key="same"),
+            json={"status": "hi"},
+        )
+        return str(response.json()["id"])
+
+    first = await post()
+    await sim_http.post("/_sim/clock", json={"advance_seconds": 3599})
+    assert await post() == first
+    await sim_http.post("/_sim/clock", json={"advance_seconds": 2})
+    assert await post() != first  # forgotten, as Mastodon forgets it: a second post
+    assert sim_state.duplicates() == 1
+
+
+async def test_account_timeline_is_newest_first_with_linked_urls(
+    sim_http: httpx.AsyncClient,
+) -> None:
+    [account] = await sim_accounts(sim_http, count=1)
+    for text in ("one https://example.com/x", "two"):
+        await sim_http.post(
+            "/mastodon/api/v1/statuses", headers=_auth(account["token"]), json={"status": text}
+        )
+    timeline = await sim_http.get(
+        f"/mastodon/api/v1/accounts/{account['id']}/statuses", params={"limit": 1}
+    )
+    [newest] = timeline.json()
+    assert newest["content"] == "<p>two</p>"
+    older = await sim_http.get(
+        f"/mastodon/api/v1/accounts/{account['id']}/statuses", params={"max_id": newest["id"]}
+    )
+    [first] = older.json()
+    assert first["content"].startswith('<p>one <a href="https://example.com/x"')
+    missing = await sim_http.get("/mastodon/api/v1/accounts/0/statuses")
+    assert missing.status_code == 404 and missing.json() == {"error": "Record not found"}

@@ -109,6 +109,96 @@ async def test_killed_mid_post_then_redelivered_posts_once(
     assert (await _share(clean_db, request)).status == "published"
 
 
+async def _earlier_attempt(
+    db: Database,
+    request: ShareRequested,
+    sim_http: httpx.AsyncClient,
+    sim_state: SimState,
+    *,
+    hours_ago: float,
+    reached_network: bool,
+) -> str | None:
+    """A process claimed the share `hours_ago`, maybe posted it, and died before recording."""
+    share = await _share(db, request)
+    async with db.sessions.begin() as session:
+        await session.execute(
+            text(
+                "UPDATE shares SET status = 'publishing', "
+                "first_attempt_at = now() - make_interval(secs => :secs) WHERE id = :id"
+            ),
+            {"id": share.id, "secs": hours_ago * 3600},
+        )
+    remote_id = None
+    if reached_network:
+        [account] = sim_state.accounts.values()
+        posted = await sim_http.post(
+            "/mastodon/api/v1/statuses",
+            headers={
+                "Authorization": f"Bearer {account.token}",
+                "Idempotency-Key": share.idempotency_key,
+            },
+            json={"status": "Hello from the test\n\nhttps://example.com/a"},
+        )
+        remote_id = str(posted.json()["id"])
+    # As much time passes at the network: it no longer knows the idempotency key.
+    await sim_http.post("/_sim/clock", json={"advance_seconds": hours_ago * 3600})
+    return remote_id
+
+
+async def test_retry_after_the_key_expired_finds_the_earlier_post_and_posts_nothing(
+    handlers: PublisherHandlers,
+    clean_db: Database,
+    org: Org,
+    credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient,
+    sim_state: SimState,
+) -> None:
+    request = await _queued_share(clean_db, org, credentials, sim_http)
+    remote_id = await _earlier_attempt(
+        clean_db, request, sim_http, sim_state, hours_ago=2, reached_network=True
+    )
+    await handlers.share_requested(request)
+    assert len(sim_state.posts) == 1 and sim_state.duplicates() == 0
+    share = await _share(clean_db, request)
+    assert share.status == "published" and share.remote_id == remote_id
+    assert await _events(clean_db) == ["SharePublished"]
+
+
+async def test_retry_after_the_key_expired_posts_when_the_earlier_attempt_never_arrived(
+    handlers: PublisherHandlers,
+    clean_db: Database,
+    org: Org,
+    credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient,
+    sim_state: SimState,
+) -> None:
+    request = await _queued_share(clean_db, org, credentials, sim_http)
+    await _earlier_attempt(
+        clean_db, request, sim_http, sim_state, hours_ago=2, reached_network=False
+    )
+    await handlers.share_requested(request)
+    assert sim_state.requests["mastodon.account_statuses"] == 1
+    assert len(sim_state.posts) == 1
+    assert (await _share(clean_db, request)).status == "published"
+
+
+async def test_retry_within_the_key_window_trusts_the_key_without_a_lookup(
+    handlers: PublisherHandlers,
+    clean_db: Database,
+    org: Org,
+    credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient,
+    sim_state: SimState,
+) -> None:
+    request = await _queued_share(clean_db, org, credentials, sim_http)
+    await _earlier_attempt(
+        clean_db, request, sim_http, sim_state, hours_ago=0.25, reached_network=True
+    )
+    await handlers.share_requested(request)
+    assert sim_state.requests["mastodon.account_statuses"] == 0
+    assert len(sim_state.posts) == 1 and sim_state.duplicates() == 0
+
+
 async def test_429_delays_to_the_networks_reset_without_spending_an_attempt(
     handlers: PublisherHandlers,
     clean_db: Database,

@@ -182,6 +182,9 @@ class Share(Base):
     remote_id: Mapped[str | None] = mapped_column(String(300))
     remote_url: Mapped[str | None] = mapped_column(String(2000))
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Set by the first claim: from then on a post may exist on the network. Once the network's
+    # idempotency window has passed since, a retry looks the post up before sending again.
+    first_attempt_at: Mapped[datetime | None]
     reason: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = _created()

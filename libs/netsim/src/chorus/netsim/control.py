@@ -38,6 +38,10 @@ class Followers(BaseModel):
     followers: int = Field(ge=0)
 
 
+class ClockStep(BaseModel):
+    advance_seconds: float = Field(gt=0, le=30 * 86400)
+
+
 def control_router(state: SimState) -> APIRouter:
     router = APIRouter(prefix="/_sim")
 
@@ -87,6 +91,13 @@ def control_router(state: SimState) -> APIRouter:
         account.followers = body.followers
         return {"followers": account.followers}
 
+    @router.post("/clock")
+    async def advance_clock(body: ClockStep) -> dict[str, float]:
+        """Let time pass for the simulator only: idempotency keys age out, rate windows roll
+        over, new posts are dated later."""
+        state.clock_offset += body.advance_seconds
+        return {"offset_seconds": state.clock_offset}
+
     @router.get("/stats")
     async def stats() -> dict[str, object]:
         return {
@@ -119,6 +130,7 @@ def control_router(state: SimState) -> APIRouter:
             setattr(state, name, getattr(fresh, name))
         state.requests.clear()
         state.last_post_at = None
+        state.clock_offset = 0.0
         return {"status": "reset"}
 
     return router

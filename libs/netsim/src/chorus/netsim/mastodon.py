@@ -26,6 +26,8 @@ URL_WEIGHT = 23
 API_LIMIT, API_PERIOD = 300, 300.0
 STATUSES_LIMIT, STATUSES_PERIOD = 300, 3 * 3600.0
 BATCH_LIMIT = 20
+IDEMPOTENCY_SECONDS = 3600.0  # "keys are stored for up to 1 hour"
+TIMELINE_DEFAULT, TIMELINE_MAX = 20, 40
 _URL = re.compile(r"https?://[^\s]+", re.IGNORECASE)
 
 
@@ -52,13 +54,36 @@ def _account_json(account: SimAccount, base: str) -> dict[str, Any]:
     }
 
 
+def _link(match: re.Match[str]) -> str:
+    """A URL as Mastodon renders it: scheme hidden, long paths cut with an ellipsis for the
+    eye, but every character still in the markup."""
+    url = match.group(0)
+    scheme, _, rest = url.partition("://")
+    shown, hidden = rest[:30], rest[30:]
+    return (
+        f'<a href="{url}" rel="nofollow noopener" translate="no" target="_blank">'
+        f'<span class="invisible">{scheme}://</span>'
+        f'<span class="{"ellipsis" if hidden else ""}">{shown}</span>'
+        f'<span class="invisible">{hidden}</span></a>'
+    )
+
+
+def _content(text: str) -> str:
+    """Plain text to a status's HTML `content`: paragraphs, line breaks, linked URLs."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    return "".join(
+        "<p>" + "<br />".join(_URL.sub(_link, html.escape(line)) for line in p.split("\n")) + "</p>"
+        for p in paragraphs
+    )
+
+
 def _status_json(post: Post, account: SimAccount, base: str) -> dict[str, Any]:
     return {
         "id": post.id,
         "created_at": post.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "uri": f"{base}/users/{account.username}/statuses/{post.id}",
         "url": f"{base}/@{account.username}/{post.id}",
-        "content": f"<p>{html.escape(post.text)}</p>",
+        "content": _content(post.text),
         "visibility": "public",
         "sensitive": False,
         "spoiler_text": "",
@@ -135,15 +160,18 @@ def mastodon_router(state: SimState) -> APIRouter:
                 headers,
             )
         key = request.headers.get("idempotency-key")
-        if key and (account.id, key) in state.idempotency:
+        known = key and state.remembered(
+            account_id=account.id, key=key, retention=IDEMPOTENCY_SECONDS
+        )
+        if known:
             # Same key within the retention: the original status, no new post.
-            post = state.posts[state.idempotency[(account.id, key)]]
+            post = state.posts[known]
         else:
             post = state.add_post(
                 network="mastodon", account=account, text=text, idempotency_key=key
             )
             if key:
-                state.idempotency[(account.id, key)] = post.id
+                state.remember(account_id=account.id, key=key, post_id=post.id)
         if fault == "timeout":
             # Stored, but the client never hears back in time: the ambiguous outcome.
             await asyncio.sleep(state.faults.hang_seconds)
@@ -181,6 +209,31 @@ def mastodon_router(state: SimState) -> APIRouter:
             return _error(401, "The access token is invalid")
         _, headers = rate_headers(account, "api", API_LIMIT, API_PERIOD)
         return JSONResponse(_account_json(account, base(request)), headers=headers)
+
+    @router.get("/api/v1/accounts/{account_id}/statuses")
+    async def account_statuses(account_id: str, request: Request) -> JSONResponse:
+        """The account's statuses, newest first, paged with `max_id` (public: no token)."""
+        state.requests["mastodon.account_statuses"] += 1
+        account = state.accounts.get(account_id)
+        if account is None or account.network != "mastodon":
+            return _error(404, "Record not found")
+        try:
+            limit = min(TIMELINE_MAX, int(request.query_params.get("limit", TIMELINE_DEFAULT)))
+        except ValueError:
+            limit = TIMELINE_DEFAULT
+        max_id = request.query_params.get("max_id")
+        posts = sorted(
+            (p for p in state.posts.values() if p.account_id == account_id),
+            key=lambda p: int(p.id),
+            reverse=True,
+        )
+        if max_id and max_id.isdigit():
+            posts = [p for p in posts if int(p.id) < int(max_id)]
+        _, headers = rate_headers(account, "api", API_LIMIT, API_PERIOD)
+        return JSONResponse(
+            [_status_json(p, account, base(request)) for p in posts[: max(1, limit)]],
+            headers=headers,
+        )
 
     @router.get("/api/v1/accounts/{account_id}")
     async def get_account(account_id: str, request: Request) -> JSONResponse:

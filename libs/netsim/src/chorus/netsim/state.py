@@ -64,16 +64,33 @@ class SimState:
     accounts: dict[str, SimAccount] = field(default_factory=dict)
     by_token: dict[str, SimAccount] = field(default_factory=dict)
     posts: dict[str, Post] = field(default_factory=dict)
-    idempotency: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (account id, key) -> (post id, when the key was stored, on the simulator's clock)
+    idempotency: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
     windows: dict[tuple[str, str], RateWindow] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
     last_post_at: float | None = None
+    # Seconds the simulator's clock runs ahead of the wall clock (`/_sim/clock`): how a test
+    # lets an hour pass, for idempotency retention and rate-limit windows, in no time.
+    clock_offset: float = 0.0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def now(self) -> float:
+        return time.time() + self.clock_offset
+
+    def remembered(self, *, account_id: str, key: str, retention: float) -> str | None:
+        """The post made with this idempotency key, while the network still keeps the key."""
+        stored = self.idempotency.get((account_id, key))
+        if stored is None or self.now() - stored[1] >= retention:
+            return None
+        return stored[0]
+
+    def remember(self, *, account_id: str, key: str, post_id: str) -> None:
+        self.idempotency[(account_id, key)] = (post_id, self.now())
 
     def new_id(self) -> str:
         # Mastodon ids are snowflake-like decimal strings: time in the high bits.
-        return str((int(time.time() * 1000) << 16) + next(self._ids) % 65536)
+        return str((int(self.now() * 1000) << 16) + next(self._ids) % 65536)
 
     def add_account(self, *, network: str, username: str, followers: int) -> SimAccount:
         account = SimAccount(
@@ -96,7 +113,7 @@ class SimState:
             account_id=account.id,
             text=text,
             idempotency_key=idempotency_key,
-            created_at=datetime.now(UTC),
+            created_at=datetime.fromtimestamp(self.now(), UTC),
         )
         self.posts[post.id] = post
         self.last_post_at = time.time()
@@ -104,7 +121,7 @@ class SimState:
 
     def take_rate(self, *, bucket: str, account_id: str, limit: int, period: float) -> RateWindow:
         """Count one request against a fixed window; the caller compares `used` to `limit`."""
-        now = time.time()
+        now = self.now()
         key = (bucket, account_id)
         window = self.windows.get(key)
         if window is None or now >= window.started + period:

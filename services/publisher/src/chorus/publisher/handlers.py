@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from chorus.common.batching import Batcher
 from chorus.common.credentials import CredentialsBox, InvalidCredentialsKey
@@ -31,6 +31,9 @@ from chorus.publisher.shares import ShareJob
 __all__ = ["PublisherHandlers"]
 
 log = logging.getLogger(__name__)
+
+# How long before the end of a network's idempotency window a retry stops trusting the key.
+KEY_SAFETY_MARGIN = timedelta(minutes=15)
 
 
 class PublisherHandlers:
@@ -78,14 +81,13 @@ class PublisherHandlers:
                 job, "stored credentials cannot be opened (was the key changed?)", spent=0
             )
             return
-        access = AccountAccess(base_url=job.base_url, access_token=token)
+        access = AccountAccess(
+            base_url=job.base_url, access_token=token, remote_account_id=job.remote_account_id
+        )
         text = render_post(network=job.network, message=job.message, url=job.url)
         network = job.network.value
         try:
-            with NETWORK_REQUEST_SECONDS.labels(network, "post").time():
-                result = await self.client.post(
-                    account=access, text=text, idempotency_key=job.idempotency_key
-                )
+            result = await self._look_up_or_post(job, access, text)
         except RateLimited as exc:
             # The network's own reset time; the share waits in the database, not here.
             SHARES_OUTCOMES.labels(network, "delayed").inc()
@@ -112,6 +114,33 @@ class PublisherHandlers:
         else:
             await self._published.submit((job, result))
             SHARES_OUTCOMES.labels(network, "published").inc()
+
+    async def _look_up_or_post(self, job: ShareJob, access: AccountAccess, text: str) -> PostResult:
+        """Post, unless an earlier attempt may have posted and the network would no longer
+        recognise its idempotency key: then the post is looked up first, and only posted if
+        it is not there. A duplicate on a colleague's timeline is the worst outcome we have."""
+        network = job.network.value
+        if self._must_look_up(job):
+            with NETWORK_REQUEST_SECONDS.labels(network, "find_post").time():
+                found = await self.client.find_post(
+                    account=access, text=text, since=job.first_attempt_at
+                )
+            if found is not None:
+                log.info("share %s was already posted as %s", job.share_id, found.remote_id)
+                return found
+        with NETWORK_REQUEST_SECONDS.labels(network, "post").time():
+            return await self.client.post(
+                account=access, text=text, idempotency_key=job.idempotency_key
+            )
+
+    def _must_look_up(self, job: ShareJob) -> bool:
+        if not job.attempted_before:
+            return False
+        window = self.client.idempotency_window
+        if window is None:
+            return True
+        # Keys are kept "up to" the window: look up well before its end.
+        return datetime.now(UTC) - job.first_attempt_at > window - KEY_SAFETY_MARGIN
 
     async def _fail(self, job: ShareJob, reason: str, *, spent: int) -> None:
         log.warning("share %s failed: %s", job.share_id, reason)

@@ -30,8 +30,13 @@ class ShareJob:
     message: str
     url: str
     base_url: str
+    remote_account_id: str | None
     credentials: bytes
     account_status: str
+    # When a request for this share may first have left, and whether that was before this
+    # claim (a retry: the post may already exist).
+    first_attempt_at: datetime
+    attempted_before: bool
 
 
 # Records the intent before any network call, for a batch of shares at once. A share already
@@ -39,7 +44,8 @@ class ShareJob:
 # idempotency key. A share that was delayed (planned later) or has an outcome is left alone.
 _CLAIM = text(
     """
-    UPDATE shares s SET status = 'publishing', updated_at = now()
+    UPDATE shares s SET status = 'publishing', updated_at = now(),
+        first_attempt_at = COALESCE(s.first_attempt_at, now())
     FROM accounts a, campaigns c,
          unnest(CAST(:ids AS uuid[]), CAST(:orgs AS uuid[])) AS r(id, org_id)
     WHERE s.id = r.id AND s.org_id = r.org_id
@@ -47,7 +53,9 @@ _CLAIM = text(
       AND (s.status IN ('queued', 'publishing')
            OR (s.status = 'planned' AND s.planned_at <= now()))
     RETURNING s.id, s.org_id, s.campaign_id, s.account_id, s.network, s.idempotency_key,
-              s.attempts, c.message, c.url, a.base_url, a.credentials, a.status AS account_status
+              s.attempts, c.message, c.url, a.base_url, a.remote_account_id, a.credentials,
+              a.status AS account_status, s.first_attempt_at,
+              s.first_attempt_at < now() AS attempted_before
     """
 )
 _PUBLISHED = text(
@@ -96,8 +104,11 @@ async def claim_many(
             message=row.message,
             url=row.url,
             base_url=row.base_url,
+            remote_account_id=row.remote_account_id,
             credentials=row.credentials,
             account_status=row.account_status,
+            first_attempt_at=row.first_attempt_at,
+            attempted_before=row.attempted_before,
         )
         for row in rows
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from chorus.common.networks.kinds import Network
@@ -59,6 +59,9 @@ class PostResult:
 
 class NetworkClient(Protocol):
     network: Network
+    # How long the network recognises a repeated idempotency key (Mastodon: 1 hour); None
+    # where it has no such thing. Past it, a retry must look the post up first (`find_post`).
+    idempotency_window: timedelta | None
 
     async def post(self, *, account: AccountAccess, text: str, idempotency_key: str) -> PostResult:
         """Post `text` as `account`; raises the failures of `chorus.common.failures`."""
@@ -74,4 +77,11 @@ class NetworkClient(Protocol):
 
     async def read_followers(self, *, account: AccountAccess) -> int | None:
         """The account's followers (potential reach), or None where the network hides them."""
+        ...
+
+    async def find_post(
+        self, *, account: AccountAccess, text: str, since: datetime
+    ) -> PostResult | None:
+        """`account`'s post of `text` made since `since`, if there is one: how an attempt whose
+        answer never came is reconciled before it is tried again."""
         ...

@@ -4,6 +4,8 @@ X-RateLimit-* headers with an ISO-8601 reset time."""
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +24,15 @@ _DEFAULT_RATE_WAIT = timedelta(seconds=60)
 # Statuses per `GET /api/v1/statuses?id[]=` request (Mastodon 4.3+). Mastodon's own cap is not
 # documented; 20 is its usual page size and stays well under any URL length limit.
 BATCH_SIZE = 20
+# "keys are stored for up to 1 hour" (POST /api/v1/statuses).
+IDEMPOTENCY_WINDOW = timedelta(hours=1)
+# Looking a post up: pages of an account's statuses, newest first, and how far back to go
+# before `since` to allow for clock skew between us and the server.
+_TIMELINE_PAGE = 40
+_TIMELINE_PAGES = 5
+_CLOCK_SKEW = timedelta(minutes=5)
+_TAG = re.compile(r"<[^>]+>")
+_LINE_BREAK = re.compile(r"<br\s*/?>|</p>\s*<p>", re.IGNORECASE)
 
 
 def _counts(status: Any) -> PostCounts:
@@ -35,6 +46,24 @@ def _counts(status: Any) -> PostCounts:
         impressions=None,  # Mastodon has no impressions.
         author_followers=int(followers) if isinstance(followers, int) else None,
     )
+
+
+def _plain(text: str) -> str:
+    """Words only: how a status's HTML `content` and the text we sent are compared. Mastodon
+    wraps paragraphs, links and line breaks in markup, but keeps every character of a link."""
+    return " ".join(text.split())
+
+
+def _content_text(content: str) -> str:
+    return _plain(html.unescape(_TAG.sub("", _LINE_BREAK.sub("\n", content))))
+
+
+def _created_at(status: Any) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(str(status["created_at"]).replace("Z", "+00:00"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _int_header(response: httpx.Response, name: str) -> int | None:
@@ -97,6 +126,7 @@ class MastodonClient:
     """`MastodonClient(http=HttpPool(...))` (or an httpx.AsyncClient); one per process."""
 
     network = Network.MASTODON
+    idempotency_window: timedelta | None = IDEMPOTENCY_WINDOW
 
     def __init__(self, *, http: Requester) -> None:
         self._http = http
@@ -144,6 +174,59 @@ class MastodonClient:
         except (KeyError, TypeError, ValueError):
             observed = None  # The post exists; counts will be read back later.
         return PostResult(remote_id=remote_id, url=url, budget=_budget(response), observed=observed)
+
+    async def find_post(
+        self, *, account: AccountAccess, text: str, since: datetime
+    ) -> PostResult | None:
+        account_id = account.remote_account_id or await self._account_id(account)
+        wanted = _plain(text)
+        oldest = since - _CLOCK_SKEW
+        params: dict[str, str | int] = {"limit": _TIMELINE_PAGE, "exclude_reblogs": "true"}
+        for _ in range(_TIMELINE_PAGES):
+            response = await self._request(
+                "GET",
+                _url(account, f"/api/v1/accounts/{account_id}/statuses"),
+                token=account.access_token,
+                sends_effect=False,
+                params=params,
+            )
+            _raise_for_failure(response, sent=False)
+            try:
+                statuses = [s for s in response.json() if isinstance(s, dict)]
+            except (ValueError, TypeError) as exc:
+                raise TransientFailure("mastodon timeline answer is not a list") from exc
+            for status in statuses:
+                made = _created_at(status)
+                # The same words posted before the attempt (an earlier campaign) are not it.
+                if made is not None and made < oldest:
+                    continue
+                if _content_text(str(status.get("content", ""))) == wanted:
+                    return PostResult(
+                        remote_id=str(status["id"]),
+                        url=status.get("url") if isinstance(status.get("url"), str) else None,
+                        budget=_budget(response),
+                    )
+            created = [c for c in map(_created_at, statuses) if c is not None]
+            # Newest first: a page reaching before `since` means the post was never made.
+            if not statuses or (created and min(created) < oldest):
+                return None
+            params = {**params, "max_id": str(statuses[-1]["id"])}
+        # Not seen on as many pages as we read: the account posts a lot since; say so rather
+        # than risk a duplicate.
+        raise TransientFailure("could not tell whether the earlier attempt posted", ambiguous=True)
+
+    async def _account_id(self, account: AccountAccess) -> str:
+        response = await self._request(
+            "GET",
+            _url(account, "/api/v1/accounts/verify_credentials"),
+            token=account.access_token,
+            sends_effect=False,
+        )
+        _raise_for_failure(response, sent=False)
+        try:
+            return str(response.json()["id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TransientFailure("mastodon account answer lacks its id") from exc
 
     async def _read_batch(
         self, account: AccountAccess, remote_ids: Sequence[str]
