@@ -216,6 +216,10 @@ class MastodonClient:
         raise TransientFailure("could not tell whether the earlier attempt posted", ambiguous=True)
 
     async def _account_id(self, account: AccountAccess) -> str:
+        return str(await self._own_account_field(account, "id"))
+
+    async def _own_account_field(self, account: AccountAccess, name: str) -> Any:
+        """One field of the token's own Account entity (`verify_credentials`)."""
         response = await self._request(
             "GET",
             _url(account, "/api/v1/accounts/verify_credentials"),
@@ -224,9 +228,9 @@ class MastodonClient:
         )
         _raise_for_failure(response, sent=False)
         try:
-            return str(response.json()["id"])
+            return response.json()[name]
         except (ValueError, KeyError, TypeError) as exc:
-            raise TransientFailure("mastodon account answer lacks its id") from exc
+            raise TransientFailure(f"mastodon account answer lacks {name}") from exc
 
     async def _read_batch(
         self, account: AccountAccess, remote_ids: Sequence[str]
@@ -274,14 +278,8 @@ class MastodonClient:
         return {rid: counts for found in results for rid, counts in found.items()}
 
     async def read_followers(self, *, account: AccountAccess) -> int | None:
-        response = await self._request(
-            "GET",
-            _url(account, "/api/v1/accounts/verify_credentials"),
-            token=account.access_token,
-            sends_effect=False,
-        )
-        _raise_for_failure(response, sent=False)
+        followers = await self._own_account_field(account, "followers_count")
         try:
-            return int(response.json()["followers_count"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise TransientFailure("mastodon account answer lacks followers_count") from exc
+            return int(followers)
+        except (TypeError, ValueError) as exc:
+            raise TransientFailure("mastodon followers_count is not a number") from exc
