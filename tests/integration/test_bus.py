@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 
+import aio_pika
 import pytest
 
-from chorus.common.bus import Bus, Consumer
+from chorus.common.bus import Bus, Consumer, OutgoingMessage
 from chorus.common.failures import MessageRejected
 from chorus.common.messages import CampaignCreated
 from chorus.common.topology import DEAD_LETTER_QUEUE, SCHEDULER_CAMPAIGNS
@@ -118,3 +120,13 @@ def _append(into: list[CampaignCreated]):  # type: ignore[no-untyped-def]
 
 async def _len(items: list[CampaignCreated]) -> int:
     return len(items)
+
+
+async def test_a_message_no_queue_takes_is_refused_unless_it_is_only_an_announcement(
+    bus: Bus,
+) -> None:
+    stray = OutgoingMessage(routing_key="nobody.listens", message_type="X", body=b"{}")
+    with pytest.raises(aio_pika.exceptions.DeliveryError):
+        await bus.send([stray])
+    # An announcement nobody subscribes to yet is confirmed and dropped by the broker.
+    await bus.send([dataclasses.replace(stray, mandatory=False)])

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 
 from chorus.common.bus import Bus
 from chorus.common.db import Database
-from chorus.common.messages import CampaignCreated
+from chorus.common.messages import CampaignCreated, ShareFailed
 from chorus.common.models import OutboxEvent
+from chorus.common.networks import Network
 from chorus.common.outbox import OutboxRelay, add_events
 from chorus.common.topology import SCHEDULER_CAMPAIGNS
 from tests.conftest import Servers
@@ -48,6 +49,25 @@ async def test_committed_events_are_published_then_marked_sent(
     assert await relay.relay_once() == 5
     assert await _pending(clean_db) == 0
     assert await queue_depth(bus, SCHEDULER_CAMPAIGNS.name) == 5
+
+
+async def test_an_announcement_without_listeners_does_not_hold_up_the_outbox(
+    clean_db: Database, bus: Bus
+) -> None:
+    failed = ShareFailed(
+        share_id=uuid.uuid4(),
+        org_id=uuid.uuid4(),
+        campaign_id=uuid.uuid4(),
+        network=Network.MASTODON,
+        reason="401",
+    )
+    created = CampaignCreated(campaign_id=uuid.uuid4(), org_id=uuid.uuid4())
+    async with clean_db.sessions.begin() as session:
+        await add_events(session, [failed, created])
+    relay = OutboxRelay(db=clean_db, bus=bus, database_url="unused")
+    assert await relay.relay_once() == 2
+    assert await _pending(clean_db) == 0
+    assert await queue_depth(bus, SCHEDULER_CAMPAIGNS.name) == 1
 
 
 async def test_concurrent_relays_send_each_event_once(

@@ -55,6 +55,7 @@ class OutgoingMessage:
     message_type: str
     body: bytes
     message_id: str | None = None
+    mandatory: bool = True
 
     @classmethod
     def of(cls, message: Message, *, message_id: str | None = None) -> OutgoingMessage:
@@ -63,6 +64,7 @@ class OutgoingMessage:
             message_type=type(message).__name__,
             body=message.model_dump_json().encode(),
             message_id=message_id,
+            mandatory=message.MUST_ROUTE,
         )
 
 
@@ -78,7 +80,9 @@ class Bus:
         connection = await aio_pika.connect_robust(
             settings.amqp_url, client_properties={"connection_name": name}
         )
-        channel = await connection.channel(publisher_confirms=True)
+        # A mandatory message no queue takes comes back from the broker; raising then is what
+        # keeps it in its outbox instead of acknowledging it into nowhere.
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         exchange = await _declare_exchanges(channel, settings)
         bus = cls(settings=settings, connection=connection, _channel=channel, _exchange=exchange)
         await bus.declare(*all_queues())
@@ -95,7 +99,8 @@ class Bus:
     async def send(self, messages: Iterable[OutgoingMessage]) -> None:
         """Publish persistent messages and return once the broker has confirmed every one.
 
-        Raises if any is nacked or unroutable (mandatory): the caller keeps it to retry.
+        Raises if any is nacked, or is mandatory and no queue took it: the caller keeps it to
+        retry.
         """
         await asyncio.gather(
             *(
@@ -108,7 +113,7 @@ class Bus:
                         message_id=m.message_id,
                     ),
                     routing_key=m.routing_key,
-                    mandatory=True,
+                    mandatory=m.mandatory,
                 )
                 for m in messages
             )

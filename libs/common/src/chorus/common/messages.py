@@ -21,6 +21,7 @@ __all__ = [
     "ShareFailed",
     "SharePublished",
     "ShareRequested",
+    "must_route",
     "share_requested_key",
 ]
 
@@ -30,6 +31,9 @@ class Message(BaseModel):
 
     # Routing keys: a fixed one per event, or a per-network one that routing_key() composes.
     ROUTING_KEY: ClassVar[str]
+    # Whether a queue must take it: sending fails (and the sender keeps it to retry) when no
+    # queue is bound. False only for announcements that may have no listener yet.
+    MUST_ROUTE: ClassVar[bool] = True
 
     def routing_key(self) -> str:
         return self.ROUTING_KEY
@@ -87,9 +91,19 @@ class SharePublished(Message):
 
 class ShareFailed(Message):
     ROUTING_KEY = "share.failed"
+    # Announced for whoever subscribes (webhooks, later); the share's row already holds it.
+    MUST_ROUTE = False
 
     share_id: uuid.UUID
     org_id: uuid.UUID
     campaign_id: uuid.UUID
     network: Network
     reason: str
+
+
+def must_route(message_type: str) -> bool:
+    """MUST_ROUTE of a message type stored by name (the outbox); unknown names must route."""
+    for kind in Message.__subclasses__():
+        if kind.__name__ == message_type:
+            return kind.MUST_ROUTE
+    return True

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chorus.common.bus import Bus, OutgoingMessage
 from chorus.common.db import Database
-from chorus.common.messages import Message
+from chorus.common.messages import Message, must_route
 from chorus.common.models import OutboxEvent
 from chorus.common.telemetry import OUTBOX_RELAYED
 from chorus.common.wakeup import Wakeup, asyncpg_dsn, wait_for_work
@@ -95,6 +95,7 @@ class OutboxRelay:
                     message_type=row.message_type,
                     body=_json_bytes(row.payload),
                     message_id=f"outbox-{row.id}",
+                    mandatory=must_route(row.message_type),
                 )
                 for row in rows
             )
