@@ -141,7 +141,11 @@ async def test_publisher_killed_mid_campaign_posts_each_share_exactly_once(
     assert reach["potential_reach"] == 40 * SHARES and reach["impressions"] is None
     metrics = await eventually(
         lambda: _get_text(f"{stack.services['metrics'].ops_url}/metrics"),
-        until=lambda text: 'kind="followers"' in text,
+        until=lambda text: (
+            'kind="followers"' in text
+            # The garbage put on the publisher's queue is visible where operators look.
+            and 'chorus_queue_messages{queue="chorus.dead-letter"} 1.0' in text
+        ),
     )
     assert 'kind="impressions"' not in metrics
 

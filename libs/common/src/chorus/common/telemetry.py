@@ -41,3 +41,9 @@ REACH_GAUGE = Gauge(
     "absent rather than 0.",
     ["org_id", "network", "kind"],
 )
+QUEUE_MESSAGES = Gauge(
+    "chorus_queue_messages",
+    "Messages waiting in each queue, the dead-letter queue included: a growing publisher queue "
+    "means too few publishers, anything in the dead-letter queue needs a look.",
+    ["queue"],
+)

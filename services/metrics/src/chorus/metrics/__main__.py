@@ -46,7 +46,7 @@ async def serve(settings: MetricsSettings, box: CredentialsBox, stop: asyncio.Ev
     )
 
     async def gauges(stop: asyncio.Event) -> None:
-        await run_gauges(db, every=settings.gauge_refresh_seconds, stop=stop)
+        await run_gauges(db, bus, every=settings.gauge_refresh_seconds, stop=stop)
 
     async with wakeup:
         await serve_worker(

@@ -1,4 +1,5 @@
-"""Prometheus gauges of reach per organisation and network, refreshed from the samples."""
+"""Prometheus gauges, refreshed on a timer: reach per organisation and network from the
+samples, and the depth of every queue from the broker."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import logging
 
 from sqlalchemy import text
 
+from chorus.common.bus import Bus
 from chorus.common.db import Database
-from chorus.common.telemetry import REACH_GAUGE
+from chorus.common.telemetry import QUEUE_MESSAGES, REACH_GAUGE
+from chorus.common.topology import DEAD_LETTER_QUEUE, all_queues
 
-__all__ = ["refresh_reach_gauges", "run_gauges"]
+__all__ = ["refresh_queue_gauges", "refresh_reach_gauges", "run_gauges"]
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +46,17 @@ async def refresh_reach_gauges(db: Database) -> None:
                 REACH_GAUGE.labels(str(row.org_id), row.network, kind).set(float(value))
 
 
-async def run_gauges(db: Database, *, every: float, stop: asyncio.Event) -> None:
+async def refresh_queue_gauges(bus: Bus) -> None:
+    for name in (*(q.name for q in all_queues()), DEAD_LETTER_QUEUE):
+        QUEUE_MESSAGES.labels(name).set(await bus.waiting(name))
+
+
+async def run_gauges(db: Database, bus: Bus, *, every: float, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        try:
-            await refresh_reach_gauges(db)
-        except Exception:
-            log.exception("refreshing reach gauges failed")
+        for refresh in (refresh_reach_gauges(db), refresh_queue_gauges(bus)):
+            try:
+                await refresh
+            except Exception:
+                log.exception("refreshing gauges failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
