@@ -14,6 +14,11 @@ CASES = [
     ("publisher", {"NETWORK": "myspace"}, "NETWORK: Input should be"),
     ("publisher", {"NETWORK": "linkedin"}, "no publisher for linkedin yet"),
     ("publisher", {"NETWORK": "mastodon", "CHORUS_CREDENTIALS_KEY": "short"}, "Fernet key"),
+    (
+        "publisher",
+        {"NETWORK": "mastodon", "CHORUS_CLAIM_LEASE_SECONDS": "10"},
+        "claim_lease_seconds must exceed http_timeout_seconds",
+    ),
     ("gateway", {"CHORUS_CREDENTIALS_KEY": ""}, "CHORUS_CREDENTIALS_KEY is not set"),
     ("gateway", {"CHORUS_PORT": "not-a-port"}, "port"),
     ("metrics", {"CHORUS_READBACK_BATCH": "0"}, "readback_batch"),

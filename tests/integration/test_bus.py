@@ -10,7 +10,7 @@ import aio_pika
 import pytest
 
 from chorus.common.bus import Bus, Consumer, OutgoingMessage
-from chorus.common.failures import MessageRejected
+from chorus.common.failures import MessageRejected, RetryLater
 from chorus.common.messages import CampaignCreated
 from chorus.common.topology import DEAD_LETTER_QUEUE, SCHEDULER_CAMPAIGNS
 from tests.integration.helpers import eventually, publish_raw, queue_depth
@@ -69,6 +69,23 @@ async def test_a_message_that_keeps_failing_stops_at_the_delivery_limit(bus: Bus
     await consumer.stop(grace=5)
     # delivery_limit=3 in the test settings: the first delivery plus three redeliveries.
     assert len(attempts) == 4
+
+
+async def test_a_message_that_must_wait_comes_back_and_is_then_handled(bus: Bus) -> None:
+    attempts: list[CampaignCreated] = []
+
+    async def not_yet(event: CampaignCreated) -> None:
+        attempts.append(event)
+        if len(attempts) < 3:
+            raise RetryLater("another attempt holds it")
+
+    consumer = Consumer(bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated, handler=not_yet)
+    await consumer.start()
+    await bus.publish(_event())
+    await eventually(lambda: _len(attempts), until=lambda n: n == 3)
+    await consumer.stop(grace=5)
+    assert await queue_depth(bus, SCHEDULER_CAMPAIGNS.name) == 0
+    assert await queue_depth(bus, DEAD_LETTER_QUEUE) == 0
 
 
 async def test_rejected_message_is_dead_lettered_at_once(bus: Bus) -> None:

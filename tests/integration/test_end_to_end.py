@@ -29,7 +29,13 @@ SHARES = 300
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     root = Path(tempfile.mkdtemp(prefix="chorus-e2e-"))
-    with Stack(root=root, service_env={"CHORUS_GAUGE_REFRESH_SECONDS": "0.5"}) as running:
+    # A shorter claim lease (and HTTP timeout under it) keeps the wait after a kill short.
+    env = {
+        "CHORUS_GAUGE_REFRESH_SECONDS": "0.5",
+        "CHORUS_HTTP_TIMEOUT_SECONDS": "5",
+        "CHORUS_CLAIM_LEASE_SECONDS": "8",
+    }
+    with Stack(root=root, service_env=env) as running:
         running.start_all()
         yield running
 

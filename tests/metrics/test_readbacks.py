@@ -3,6 +3,8 @@ server; gauges are served from the samples."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
 from prometheus_client import REGISTRY
@@ -32,7 +34,9 @@ async def _published(
 ) -> list[SharePublished]:
     """Publish `n` shares through the real handlers; returns their SharePublished events."""
     campaign_id = await stage_campaign(db, org=org, box=box, sim=sim, count=n, followers=50)
-    publisher = PublisherHandlers(db=db, client=MastodonClient(http=sim), credentials=box)
+    publisher = PublisherHandlers(
+        db=db, client=MastodonClient(http=sim), credentials=box, claim_lease=timedelta(minutes=1)
+    )
     for share in await share_rows(db, campaign_id):
         await publisher.share_requested(
             ShareRequested(share_id=share.id, org_id=org.id, network=Network.MASTODON)

@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 
 from chorus.common.credentials import CredentialsBox, new_key
 from chorus.common.db import Database
-from chorus.common.failures import MessageRejected
+from chorus.common.failures import MessageRejected, RetryLater
 from chorus.common.messages import ShareRequested
 from chorus.common.models import OutboxEvent
 from chorus.common.networks import Network
@@ -23,13 +23,18 @@ from tests.factories import Org, share_rows, stage_campaign
 
 pytestmark = pytest.mark.integration
 
+LEASE = timedelta(seconds=45)
+
 
 @pytest.fixture
 def handlers(
     clean_db: Database, sim_http: httpx.AsyncClient, credentials: CredentialsBox
 ) -> PublisherHandlers:
     return PublisherHandlers(
-        db=clean_db, client=MastodonClient(http=sim_http), credentials=credentials
+        db=clean_db,
+        client=MastodonClient(http=sim_http),
+        credentials=credentials,
+        claim_lease=LEASE,
     )
 
 
@@ -93,7 +98,10 @@ async def test_killed_mid_post_then_redelivered_posts_once(
     # The earlier process recorded its intent and reached the network, then died.
     async with clean_db.sessions.begin() as session:
         await session.execute(
-            text("UPDATE shares SET status = 'publishing' WHERE id = :id"), {"id": share.id}
+            text(
+                "UPDATE shares SET status = 'publishing', first_attempt_at = now() WHERE id = :id"
+            ),
+            {"id": share.id},
         )
     [account] = sim_state.accounts.values()
     await sim_http.post(
@@ -104,6 +112,16 @@ async def test_killed_mid_post_then_redelivered_posts_once(
         },
         json={"status": "Hello from the test\n\nhttps://example.com/a"},
     )
+    # Redelivered at once: for all we know that attempt is still running, so the message waits.
+    with pytest.raises(RetryLater):
+        await handlers.share_requested(request)
+    assert sim_state.requests["mastodon.create_status"] == 1
+    # Past the lease the share is taken over, and the key makes the retry return the post.
+    async with clean_db.sessions.begin() as session:
+        await session.execute(
+            text("UPDATE shares SET updated_at = now() - CAST(:lease AS interval) WHERE id = :id"),
+            {"id": share.id, "lease": LEASE},
+        )
     await handlers.share_requested(request)
     assert len(sim_state.posts) == 1 and sim_state.duplicates() == 0
     assert (await _share(clean_db, request)).status == "published"
@@ -124,7 +142,8 @@ async def _earlier_attempt(
         await session.execute(
             text(
                 "UPDATE shares SET status = 'publishing', "
-                "first_attempt_at = now() - make_interval(secs => :secs) WHERE id = :id"
+                "first_attempt_at = now() - make_interval(secs => :secs), "
+                "updated_at = now() - make_interval(secs => :secs) WHERE id = :id"
             ),
             {"id": share.id, "secs": hours_ago * 3600},
         )
@@ -280,7 +299,10 @@ async def test_unreadable_credentials_fail_the_share_with_a_reason(
 ) -> None:
     request = await _queued_share(clean_db, org, credentials, sim_http)
     other_key = PublisherHandlers(
-        db=clean_db, client=MastodonClient(http=sim_http), credentials=CredentialsBox(new_key())
+        db=clean_db,
+        client=MastodonClient(http=sim_http),
+        credentials=CredentialsBox(new_key()),
+        claim_lease=LEASE,
     )
     await other_key.share_requested(request)
     share = await _share(clean_db, request)

@@ -28,7 +28,7 @@ from aio_pika.abc import (
 )
 from pydantic import ValidationError
 
-from chorus.common.failures import MessageRejected
+from chorus.common.failures import MessageRejected, RetryLater
 from chorus.common.messages import Message
 from chorus.common.retry import redelivery_pause
 from chorus.common.settings import BusSettings
@@ -234,17 +234,23 @@ class Consumer(Generic[M]):
             log.error("dead-lettering message on %s: %s", name, exc)
             await message.reject(requeue=False)
             BUS_MESSAGES.labels(name, "dead_lettered").inc()
+        except RetryLater as exc:
+            log.info("message on %s goes back for now: %s", name, exc)
+            await self._requeue_after_pause(message)
         except Exception:
             log.exception("handler for %s failed; the message goes back to the queue", name)
-            # The pause ends early when we are stopping: the message goes back at once.
-            with contextlib.suppress(TimeoutError):
-                pause = redelivery_pause(_delivery_count(message))
-                await asyncio.wait_for(self._stopping.wait(), pause)
-            await message.nack(requeue=True)
-            BUS_MESSAGES.labels(name, "retried").inc()
+            await self._requeue_after_pause(message)
         else:
             await message.ack()
             BUS_MESSAGES.labels(name, "acked").inc()
+
+    async def _requeue_after_pause(self, message: AbstractIncomingMessage) -> None:
+        # The pause ends early when we are stopping: the message goes back at once.
+        with contextlib.suppress(TimeoutError):
+            pause = redelivery_pause(_delivery_count(message))
+            await asyncio.wait_for(self._stopping.wait(), pause)
+        await message.nack(requeue=True)
+        BUS_MESSAGES.labels(self.queue.name, "retried").inc()
 
     async def stop(self, *, grace: float) -> None:
         """Stop taking messages, give in-flight ones `grace` seconds, then hand the rest back.

@@ -7,13 +7,15 @@ the caller does about it.
 - `PermanentFailure`: will not work by trying again (401 token revoked, 422 validation). The
   share fails now, with the reason.
 - `MessageRejected`: the bus message itself is unusable. Dead-lettered, never redelivered.
+- `RetryLater`: the message is fine but cannot be handled yet (another attempt at the same
+  share is under way). Handed back to the queue after a pause, without alarm.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-__all__ = ["MessageRejected", "PermanentFailure", "RateLimited", "TransientFailure"]
+__all__ = ["MessageRejected", "PermanentFailure", "RateLimited", "RetryLater", "TransientFailure"]
 
 
 class TransientFailure(Exception):
@@ -40,3 +42,7 @@ class RateLimited(Exception):
 
 class MessageRejected(Exception):
     """Raise from a handler when a message can never be processed; it is dead-lettered."""
+
+
+class RetryLater(Exception):
+    """Raise from a handler when its message must wait; it goes back after a pause."""

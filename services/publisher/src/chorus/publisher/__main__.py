@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from chorus.common.bus import Bus, Consumer
 from chorus.common.config import credentials_box, load_settings
@@ -27,7 +28,10 @@ async def serve(settings: PublisherSettings, box: CredentialsBox, stop: asyncio.
         max_connections=settings.http_max_connections, timeout=settings.http_timeout_seconds
     )
     handlers = PublisherHandlers(
-        db=db, client=client_for(settings.network, http=http), credentials=box
+        db=db,
+        client=client_for(settings.network, http=http),
+        credentials=box,
+        claim_lease=timedelta(seconds=settings.claim_lease_seconds),
     )
     consumer = Consumer(
         bus=bus,

@@ -19,6 +19,7 @@ from chorus.common.failures import (
     MessageRejected,
     PermanentFailure,
     RateLimited,
+    RetryLater,
     TransientFailure,
 )
 from chorus.common.messages import ShareRequested
@@ -26,7 +27,7 @@ from chorus.common.networks import AccountAccess, NetworkClient, PostResult, ren
 from chorus.common.retry import PUBLISH_ATTEMPTS, backoff
 from chorus.common.telemetry import NETWORK_REQUEST_SECONDS, SHARES_OUTCOMES
 from chorus.publisher import shares
-from chorus.publisher.shares import ShareJob
+from chorus.publisher.shares import ShareJob, Unclaimed
 
 __all__ = ["PublisherHandlers"]
 
@@ -41,11 +42,20 @@ class PublisherHandlers:
     batches (one statement for many shares); each message is still acked only after its own
     outcome has committed."""
 
-    def __init__(self, *, db: Database, client: NetworkClient, credentials: CredentialsBox) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        client: NetworkClient,
+        credentials: CredentialsBox,
+        claim_lease: timedelta,
+    ) -> None:
         self.db = db
         self.client = client
         self.credentials = credentials
-        self._claims: Batcher[tuple[uuid.UUID, uuid.UUID], ShareJob | None] = Batcher(
+        # Longer than any one attempt takes: until then a claimed share is someone's.
+        self.claim_lease = claim_lease
+        self._claims: Batcher[tuple[uuid.UUID, uuid.UUID], ShareJob | Unclaimed] = Batcher(
             flush=self._claim_many
         )
         self._published: Batcher[tuple[ShareJob, PostResult], None] = Batcher(
@@ -54,9 +64,11 @@ class PublisherHandlers:
 
     async def _claim_many(
         self, requests: Sequence[tuple[uuid.UUID, uuid.UUID]]
-    ) -> list[ShareJob | None]:
+    ) -> list[ShareJob | Unclaimed]:
         async with self.db.sessions.begin() as session:
-            return await shares.claim_many(session=session, requests=requests)
+            return await shares.claim_many(
+                session=session, requests=requests, lease=self.claim_lease
+            )
 
     async def _publish_many(self, outcomes: Sequence[tuple[ShareJob, PostResult]]) -> list[None]:
         async with self.db.sessions.begin() as session:
@@ -68,8 +80,12 @@ class PublisherHandlers:
                 f"{request.network.value} share on the {self.client.network.value} queue"
             )
         job = await self._claims.submit((request.share_id, request.org_id))
-        if job is None:
-            return  # Already has an outcome, or delayed until later: nothing to do now.
+        if job is Unclaimed.IN_PROGRESS:
+            # A duplicate delivery while an attempt may still be running: after it, this one
+            # will find the outcome (or, past the lease, take the share over).
+            raise RetryLater(f"share {request.share_id} is being posted by another attempt")
+        if job is Unclaimed.NOTHING_TO_DO:
+            return  # Already has an outcome, or delayed until later.
         if job.account_status != "connected":
             await self._fail(job, "the account was disconnected", spent=0)
             return

@@ -3,10 +3,11 @@ transaction, so a crash between two steps leaves a state the next delivery can r
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +16,7 @@ from chorus.common.messages import Observation, ShareFailed, SharePublished
 from chorus.common.networks import Network, PostCounts, PostResult
 from chorus.common.outbox import add_events
 
-__all__ = ["ShareJob", "claim_many", "delay", "fail", "mark_published_many"]
+__all__ = ["ShareJob", "Unclaimed", "claim_many", "delay", "fail", "mark_published_many"]
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,10 @@ class ShareJob:
 
 
 # Records the intent before any network call, for a batch of shares at once. A share already
-# `publishing` is taken again: its earlier attempt died mid-call, and the retry carries the same
-# idempotency key. A share that was delayed (planned later) or has an outcome is left alone.
+# `publishing` is taken again once its claim is older than the lease: the attempt died mid-call
+# (the retry carries the same idempotency key). Within the lease another attempt may still be
+# running, and two concurrent requests could race the network's key check, so it waits. A share
+# that was delayed (planned later) or has an outcome is left alone.
 _CLAIM = text(
     """
     UPDATE shares s SET status = 'publishing', updated_at = now(),
@@ -50,7 +53,8 @@ _CLAIM = text(
          unnest(CAST(:ids AS uuid[]), CAST(:orgs AS uuid[])) AS r(id, org_id)
     WHERE s.id = r.id AND s.org_id = r.org_id
       AND a.id = s.account_id AND c.id = s.campaign_id
-      AND (s.status IN ('queued', 'publishing')
+      AND (s.status = 'queued'
+           OR (s.status = 'publishing' AND s.updated_at < now() - CAST(:lease AS interval))
            OR (s.status = 'planned' AND s.planned_at <= now()))
     RETURNING s.id, s.org_id, s.campaign_id, s.account_id, s.network, s.idempotency_key,
               s.attempts, c.message, c.url, a.base_url, a.remote_account_id, a.credentials,
@@ -58,6 +62,7 @@ _CLAIM = text(
               s.first_attempt_at < now() AS attempted_before
     """
 )
+_BUSY = text("SELECT id FROM shares WHERE id = ANY(CAST(:ids AS uuid[])) AND status = 'publishing'")
 _PUBLISHED = text(
     """
     UPDATE shares s SET status = 'published', remote_id = v.remote_id,
@@ -85,12 +90,21 @@ _DELAYED = text(
 )
 
 
+class Unclaimed(enum.Enum):
+    NOTHING_TO_DO = "nothing to do now"  # an outcome already, or delayed until later
+    IN_PROGRESS = "another attempt holds it"  # claimed within the lease
+
+
 async def claim_many(
-    *, session: AsyncSession, requests: Sequence[tuple[uuid.UUID, uuid.UUID]]
-) -> list[ShareJob | None]:
-    """Claim (share id, organisation id) pairs; None where there is nothing to do now."""
+    *,
+    session: AsyncSession,
+    requests: Sequence[tuple[uuid.UUID, uuid.UUID]],
+    lease: timedelta,
+) -> list[ShareJob | Unclaimed]:
+    """Claim (share id, organisation id) pairs, each for `lease` at least."""
     rows = await session.execute(
-        _CLAIM, {"ids": [r[0] for r in requests], "orgs": [r[1] for r in requests]}
+        _CLAIM,
+        {"ids": [r[0] for r in requests], "orgs": [r[1] for r in requests], "lease": lease},
     )
     jobs = {
         row.id: ShareJob(
@@ -112,7 +126,15 @@ async def claim_many(
         )
         for row in rows
     }
-    return [jobs.get(share_id) for share_id, _ in requests]
+    busy: set[uuid.UUID] = set()
+    if len(jobs) < len(requests):
+        unclaimed = [share_id for share_id, _ in requests if share_id not in jobs]
+        busy = set(await session.scalars(_BUSY, {"ids": unclaimed}))
+    return [
+        jobs.get(share_id)
+        or (Unclaimed.IN_PROGRESS if share_id in busy else Unclaimed.NOTHING_TO_DO)
+        for share_id, _ in requests
+    ]
 
 
 async def mark_published_many(
