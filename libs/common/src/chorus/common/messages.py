@@ -6,6 +6,7 @@ body against these models; a body that does not fit is dead-lettered, never retr
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from typing import ClassVar
@@ -101,6 +102,7 @@ class ShareFailed(Message):
     reason: str
 
 
+@functools.cache  # the relay asks once per event; the answer never changes
 def must_route(message_type: str) -> bool:
     """MUST_ROUTE of a message type stored by name (the outbox); unknown names must route."""
     for kind in Message.__subclasses__():

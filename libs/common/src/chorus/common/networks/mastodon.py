@@ -58,12 +58,19 @@ def _content_text(content: str) -> str:
     return _plain(html.unescape(_TAG.sub("", _LINE_BREAK.sub("\n", content))))
 
 
-def _created_at(status: Any) -> datetime | None:
+def _iso_time(raw: object) -> datetime | None:
+    """Mastodon's ISO-8601 times (`...Z`, sometimes with microseconds), as aware datetimes."""
+    if not isinstance(raw, str) or not raw:
+        return None
     try:
-        parsed = datetime.fromisoformat(str(status["created_at"]).replace("Z", "+00:00"))
-    except (KeyError, TypeError, ValueError):
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _created_at(status: dict[str, Any]) -> datetime | None:
+    return _iso_time(status.get("created_at"))
 
 
 def _int_header(response: httpx.Response, name: str) -> int | None:
@@ -74,14 +81,7 @@ def _int_header(response: httpx.Response, name: str) -> int | None:
 
 
 def _reset_header(response: httpx.Response) -> datetime | None:
-    raw = response.headers.get("X-RateLimit-Reset")
-    if not raw:
-        return None
-    try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return _iso_time(response.headers.get("X-RateLimit-Reset"))
 
 
 def _budget(response: httpx.Response) -> RateBudget | None:
