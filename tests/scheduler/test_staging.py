@@ -155,3 +155,29 @@ async def test_stale_shares_are_planned_again_but_not_while_their_queue_has_a_ba
     await channel.close()
     assert await releaser.requeue_stale() == 2
     assert await statuses() == ["planned"] * 4
+
+
+async def test_a_queue_that_never_drains_cannot_keep_a_share_waiting_for_ever(
+    clean_db: Database,
+    org: Org,
+    credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient,
+    bus: Bus,
+    servers: Servers,
+) -> None:
+    campaign_id = await _staged(clean_db, org, credentials, sim_http, 2)
+    releaser = _releaser(clean_db, bus, servers)
+    assert await releaser.release_once() == 2  # both messages stay in the queue: a backlog
+    async with clean_db.sessions.begin() as session:
+        await session.execute(
+            text(
+                "UPDATE shares SET updated_at = now() - CASE WHEN id = "
+                "(SELECT min(id::text)::uuid FROM shares WHERE campaign_id = :c) "
+                "THEN interval '4 hours' ELSE interval '1 hour' END WHERE campaign_id = :c"
+            ),
+            {"c": campaign_id},
+        )
+    # Queued 4 hours (past 12 x 15 min) is taken again despite the backlog; 1 hour is not.
+    assert await releaser.requeue_stale() == 1
+    statuses = sorted(s.status for s in await share_rows(clean_db, campaign_id))
+    assert statuses == ["planned", "queued"]

@@ -43,19 +43,26 @@ _MARK = text(
     WHERE id = ANY(:ids)
     """
 )
+# With the default stale age of 15 minutes: a queued share is released again after 3 hours in
+# a backlog at most, one extra message (absorbed by the publisher's claim) per 3 hours.
+BACKLOG_PATIENCE = 12
 _NEXT = text("SELECT min(planned_at) FROM shares WHERE status = 'planned'")
 # A share stays `queued` while its message waits in a backlog, and that is not stale: planning
 # it again would add a message per sweep for as long as the backlog lasts. So a `queued` share
 # is taken again only when its network's queue has drained and it still has no outcome (its
-# message was dead-lettered, e.g. after an outage outlasting the delivery limit). A
-# `publishing` share is stale once its attempt has had far longer than any network call takes.
+# message was dead-lettered, e.g. after an outage outlasting the delivery limit), or, so that a
+# queue that never quite empties cannot keep a share waiting for ever, once it has waited
+# BACKLOG_PATIENCE times the stale age. A `publishing` share is stale once its attempt has had
+# far longer than any network call takes.
 _STALE = text(
     """
     UPDATE shares SET status = 'planned', planned_at = now(), updated_at = now()
     WHERE id IN (
         SELECT id FROM shares
-        WHERE (status = 'publishing' OR (status = 'queued' AND network = ANY(:drained)))
-          AND updated_at < now() - CAST(:age AS interval)
+        WHERE updated_at < now() - CAST(:age AS interval)
+          AND (status = 'publishing'
+               OR (status = 'queued' AND (network = ANY(:drained)
+                                          OR updated_at < now() - CAST(:patience AS interval))))
         LIMIT 10000 FOR UPDATE SKIP LOCKED
     )
     """
@@ -106,7 +113,14 @@ class Releaser:
             if await self._bus.waiting(publisher_queue(network).name) == 0
         ]
         async with self._db.sessions.begin() as session:
-            result = await session.execute(_STALE, {"age": self._stale_after, "drained": drained})
+            result = await session.execute(
+                _STALE,
+                {
+                    "age": self._stale_after,
+                    "drained": drained,
+                    "patience": self._stale_after * BACKLOG_PATIENCE,
+                },
+            )
         count = int(result.rowcount)  # type: ignore[attr-defined]
         if count:
             log.warning("%d stale shares planned again", count)
