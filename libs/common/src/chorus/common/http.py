@@ -21,8 +21,11 @@ class HttpPool:
     def __init__(self, *, max_connections: int, timeout: float, per_client: int = 10) -> None:
         count = max(1, -(-max_connections // per_client))
         size = -(-max_connections // count)
+        # One TLS context for all: building one loads the CA bundle, which is slow.
+        tls = httpx.create_ssl_context()
         self._clients = [
             httpx.AsyncClient(
+                verify=tls,
                 timeout=timeout,
                 limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
                 headers={"User-Agent": "Chorus/0.1 (+employee advocacy)"},
