@@ -290,6 +290,28 @@ async def test_unknown_share_is_a_no_op_and_wrong_network_is_rejected(
         )
 
 
+async def test_a_message_naming_another_organisation_never_touches_the_share(
+    handlers: PublisherHandlers,
+    clean_db: Database,
+    org: Org,
+    credentials: CredentialsBox,
+    sim_http: httpx.AsyncClient,
+    sim_state: SimState,
+) -> None:
+    request = await _queued_share(clean_db, org, credentials, sim_http)
+    async with clean_db.sessions.begin() as session:
+        await session.execute(
+            text("UPDATE shares SET status = 'publishing' WHERE id = :id"),
+            {"id": request.share_id},
+        )
+    forged = ShareRequested(
+        share_id=request.share_id, org_id=uuid.uuid4(), network=Network.MASTODON
+    )
+    await handlers.share_requested(forged)  # a no-op: not "wait for the attempt under way"
+    assert sim_state.posts == {}
+    assert (await _share(clean_db, request)).status == "publishing"
+
+
 async def test_unreadable_credentials_fail_the_share_with_a_reason(
     clean_db: Database,
     org: Org,

@@ -62,7 +62,14 @@ _CLAIM = text(
               s.first_attempt_at < now() AS attempted_before
     """
 )
-_BUSY = text("SELECT id FROM shares WHERE id = ANY(CAST(:ids AS uuid[])) AND status = 'publishing'")
+_BUSY = text(
+    """
+    SELECT s.id FROM shares s
+    JOIN unnest(CAST(:ids AS uuid[]), CAST(:orgs AS uuid[])) AS r(id, org_id)
+      ON s.id = r.id AND s.org_id = r.org_id
+    WHERE s.status = 'publishing'
+    """
+)
 _PUBLISHED = text(
     """
     UPDATE shares s SET status = 'published', remote_id = v.remote_id,
@@ -128,8 +135,12 @@ async def claim_many(
     }
     busy: set[uuid.UUID] = set()
     if len(jobs) < len(requests):
-        unclaimed = [share_id for share_id, _ in requests if share_id not in jobs]
-        busy = set(await session.scalars(_BUSY, {"ids": unclaimed}))
+        unclaimed = [r for r in requests if r[0] not in jobs]
+        busy = set(
+            await session.scalars(
+                _BUSY, {"ids": [r[0] for r in unclaimed], "orgs": [r[1] for r in unclaimed]}
+            )
+        )
     return [
         jobs.get(share_id)
         or (Unclaimed.IN_PROGRESS if share_id in busy else Unclaimed.NOTHING_TO_DO)
