@@ -16,8 +16,9 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from chorus.common.bus import Bus
-from chorus.common.credentials import CredentialsBox, new_key
+from chorus.common.credentials import Keyring, new_key
 from chorus.common.db import Database, open_database
+from chorus.common.http import NetworkHttp
 from chorus.common.migrate import upgrade
 from chorus.common.models import Base
 from chorus.common.settings import BusSettings, DatabaseSettings
@@ -25,7 +26,7 @@ from chorus.common.topology import DEAD_LETTER_QUEUE, all_queues
 from chorus.devstack.postgres import LocalPostgres
 from chorus.devstack.rabbitmq import LocalRabbitMQ
 from chorus.netsim import SimState, create_app
-from tests.factories import Org, make_org
+from tests.factories import Org, make_org, network_http
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,8 @@ async def bus(bus_settings: BusSettings) -> AsyncIterator[Bus]:
 
 
 @pytest.fixture
-def credentials() -> CredentialsBox:
-    return CredentialsBox(new_key())
+def keyring() -> Keyring:
+    return Keyring([new_key()])
 
 
 @pytest.fixture
@@ -105,6 +106,13 @@ async def sim_http(sim_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport=httpx.ASGITransport(app=sim_app), base_url="http://sim"
     ) as client:
         yield client
+
+
+@pytest.fixture
+async def sim_net(sim_app: FastAPI) -> AsyncIterator[NetworkHttp]:
+    http = network_http(app=sim_app)
+    yield http
+    await http.aclose()
 
 
 @pytest.fixture

@@ -7,12 +7,35 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import insert, select
 
-from chorus.common.credentials import CredentialsBox
+from chorus.common.addresses import AddressPolicy
+from chorus.common.credentials import Credentials, Keyring, remote_key
 from chorus.common.db import Database
+from chorus.common.http import NetworkHttp
 from chorus.common.models import Account, Ambassador, Campaign, Organisation, Share
 from chorus.gateway.auth import hash_api_key, new_api_key
+
+
+def network_http(
+    *,
+    app: FastAPI | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    deadline: float = 10,
+) -> NetworkHttp:
+    """What the services call the networks through, reaching the simulator app in-process
+    (its accounts live at http://sim/..., so private destinations are allowed, as in dev) or
+    a MockTransport."""
+    if transport is None:
+        assert app is not None
+        transport = httpx.ASGITransport(app=app)
+    return NetworkHttp(
+        policy=AddressPolicy(allow_private=True),
+        deadline=deadline,
+        max_bytes=1 << 20,
+        transport=transport,
+    )
 
 
 @dataclass(frozen=True)
@@ -48,7 +71,7 @@ async def make_accounts(
     db: Database,
     *,
     org: Org,
-    box: CredentialsBox,
+    keyring: Keyring,
     sim: list[dict[str, Any]],
     status: str = "connected",
 ) -> list[uuid.UUID]:
@@ -73,7 +96,8 @@ async def make_accounts(
                     network="mastodon",
                     handle=account["username"],
                     base_url=account["base_url"],
-                    credentials=box.seal({"access_token": account["token"]}),
+                    remote_key=remote_key(base_url=account["base_url"], handle=account["username"]),
+                    credentials=keyring.seal(Credentials(access_token=account["token"])),
                     status=status,
                 )
                 .returning(Account.id)
@@ -111,7 +135,7 @@ async def stage_campaign(
     db: Database,
     *,
     org: Org,
-    box: CredentialsBox,
+    keyring: Keyring,
     sim: httpx.AsyncClient,
     count: int,
     followers: int = 10,
@@ -123,7 +147,7 @@ async def stage_campaign(
     from chorus.scheduler.handlers import SchedulerHandlers
 
     accounts = await sim_accounts(sim, count=count, followers=followers)
-    await make_accounts(db, org=org, box=box, sim=accounts)
+    await make_accounts(db, org=org, keyring=keyring, sim=accounts)
     campaign_id = await make_campaign(db, org=org, message=message)
     await SchedulerHandlers(db=db).campaign_created(
         CampaignCreated(campaign_id=campaign_id, org_id=org.id)

@@ -13,12 +13,19 @@ from chorus.common.credentials import new_key
 CASES = [
     ("publisher", {"NETWORK": "myspace"}, "NETWORK: Input should be"),
     ("publisher", {"NETWORK": "linkedin"}, "no publisher for linkedin yet"),
-    ("publisher", {"NETWORK": "mastodon", "CHORUS_CREDENTIALS_KEY": "short"}, "Fernet key"),
+    ("publisher", {"NETWORK": "mastodon", "CHORUS_CREDENTIALS_KEY": "short"}, "Fernet keys"),
     (
         "publisher",
-        {"NETWORK": "mastodon", "CHORUS_CLAIM_LEASE_SECONDS": "10"},
-        "claim_lease_seconds must exceed http_timeout_seconds",
+        {"NETWORK": "mastodon", "CHORUS_CLAIM_LEASE_SECONDS": "20"},
+        "claim_lease_seconds must exceed attempt_deadline_seconds",
     ),
+    (
+        "publisher",
+        {"NETWORK": "mastodon", "CHORUS_NETWORK_DEADLINE_SECONDS": "60"},
+        "network_deadline_seconds must not exceed attempt_deadline_seconds",
+    ),
+    ("gateway", {"CHORUS_CREDENTIALS_KEY": f"{new_key()},short"}, "Fernet keys"),
+    ("gateway", {"CHORUS_ALLOW_PRIVATE_NETWORKS": "maybe"}, "allow_private_networks"),
     ("gateway", {"CHORUS_CREDENTIALS_KEY": ""}, "CHORUS_CREDENTIALS_KEY is not set"),
     ("gateway", {"CHORUS_PORT": "not-a-port"}, "port"),
     ("metrics", {"CHORUS_READBACK_BATCH": "0"}, "readback_batch"),

@@ -89,6 +89,17 @@ def test_every_image_installs_its_own_runtime_lock_from_the_repository_root() ->
         assert {name: workspace.get(name) for name in pins} == pins, f"{lock} is stale"
         assert not DEV_TOOLS & set(pins), f"{image} image would carry dev tools"
         assert "uvicorn" in pins, image
+        # Every workspace library the member depends on is copied in and installed.
+        for library in _workspace_libraries(ROOT / member / "pyproject.toml"):
+            assert f"COPY libs/{library} /app/libs/{library}" in dockerfile, (image, library)
+            assert f"/app/libs/{library} " in dockerfile.split("COPY libs/")[-1], (image, library)
+
+
+def _workspace_libraries(pyproject: Path) -> list[str]:
+    import tomllib
+
+    dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    return [d.removeprefix("chorus-") for d in dependencies if d.startswith("chorus-")]
 
 
 def test_no_committed_lock_names_a_registry() -> None:

@@ -7,7 +7,7 @@ import uuid
 import asyncpg
 import httpx
 
-from chorus.common.credentials import CredentialsBox
+from chorus.common.credentials import Credentials, Keyring, remote_key
 from chorus.common.wakeup import asyncpg_dsn
 
 __all__ = ["seed"]
@@ -23,7 +23,7 @@ async def seed(
         )
         response.raise_for_status()
         accounts = response.json()
-    box = CredentialsBox(credentials_key)
+    keyring = Keyring.from_setting(credentials_key)
     ambassadors = [(uuid.uuid4(), org_id, f"bench-{i:07d}", f"Bench {i}") for i in range(count)]
     rows = [
         (
@@ -33,7 +33,8 @@ async def seed(
             "mastodon",
             acc["username"],
             acc["base_url"],
-            box.seal({"access_token": acc["token"]}),
+            remote_key(base_url=acc["base_url"], handle=acc["username"]),
+            keyring.seal(Credentials(access_token=acc["token"])),
         )
         for amb, acc in zip(ambassadors, accounts, strict=True)
     ]
@@ -54,6 +55,7 @@ async def seed(
                 "network",
                 "handle",
                 "base_url",
+                "remote_key",
                 "credentials",
             ],
         )

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chorus.common.db import Database
 from chorus.common.models import Campaign, OutboxEvent
+from chorus.common.shares import settle_campaigns
 from tests.factories import Org, make_org
 
 pytestmark = pytest.mark.integration
@@ -60,6 +61,16 @@ BAD: list[tuple[str, dict[str, str], Any, int]] = [
     ("not a url", {}, {**GOOD, "url": "javascript:alert(1)"}, 422),
     ("no networks", {}, {**GOOD, "networks": []}, 422),
     ("body too large", {}, {**GOOD, "message": "x" * 20_000}, 413),
+    ("NUL in the message", {}, {**GOOD, "message": "We\u0000shipped"}, 422),
+    ("NUL in the title", {}, {**GOOD, "title": "La\u0000unch"}, 422),
+    ("line break in the title", {}, {**GOOD, "title": "La\nunch"}, 422),
+    (
+        "lone surrogate",
+        {},
+        b'{"title": "x", "url": "https://e.com", "message": "\\ud800", "networks": ["mastodon"]}',
+        422,
+    ),
+    ("control character", {}, {**GOOD, "message": "bell \u0007"}, 422),
     ("not json", {"Content-Type": "text/plain"}, b"hello", 415),
 ]
 
@@ -155,9 +166,9 @@ async def test_report_counts_shares_and_keeps_unavailable_apart_from_zero(
         for share in shares[:2]:
             await session.execute(
                 text(
-                    "INSERT INTO metric_samples (org_id, share_id, campaign_id, network, "
-                    "reshares, likes, replies, impressions, followers) "
-                    "VALUES (:org, :s, :c, 'mastodon', 1, 2, 0, NULL, 100)"
+                    "INSERT INTO latest_metrics (org_id, share_id, campaign_id, network, "
+                    "taken_at, reshares, likes, replies, impressions, followers) "
+                    "VALUES (:org, :s, :c, 'mastodon', now(), 1, 2, 0, NULL, 100)"
                 ),
                 {"org": org.id, "s": share, "c": campaign_id},
             )
@@ -187,16 +198,31 @@ async def test_campaign_is_completed_once_every_share_has_an_outcome(
         )
         await _insert_shares(session, org, campaign_id, ("published", "publishing", "failed"))
 
-    async def status() -> str:
-        report = await api.get(f"/v1/campaigns/{campaign_id}", headers=_auth(org))
-        return str(report.json()["status"])
+    async def report() -> Any:
+        return (await api.get(f"/v1/campaigns/{campaign_id}", headers=_auth(org))).json()
 
-    assert await status() == "scheduled"  # one share is still on its way
+    async def outcome_recorded() -> None:
+        # What each outcome's transaction does last (chorus.common.shares).
+        async with clean_db.sessions.begin() as session:
+            await settle_campaigns(session, [uuid.UUID(campaign_id)])
+
+    await outcome_recorded()
+    assert (await report())["status"] == "scheduled"  # one share is still on its way
     async with clean_db.sessions.begin() as session:
         await session.execute(
             text("UPDATE shares SET status = 'published' WHERE status = 'publishing'")
         )
-    assert await status() == "completed"
+    await outcome_recorded()
+    await outcome_recorded()  # said once, however often asked
+    done = await report()
+    assert done["status"] == "completed" and done["completed_at"] is not None
+    async with clean_db.sessions() as session:
+        completed = await session.scalar(
+            select(func.count())
+            .select_from(OutboxEvent)
+            .where(OutboxEvent.message_type == "CampaignCompleted")
+        )
+    assert completed == 1
 
 
 async def _insert_shares(
@@ -215,7 +241,8 @@ async def _insert_shares(
         account = await session.scalar(
             text(
                 "INSERT INTO accounts (org_id, ambassador_id, network, handle, base_url, "
-                "credentials) VALUES (:org, :amb, 'mastodon', :h, 'http://m', '') RETURNING id"
+                "remote_key, credentials) VALUES (:org, :amb, 'mastodon', :h, 'http://m', "
+                ":h, '') RETURNING id"
             ),
             {"org": org.id, "amb": amb, "h": f"h{i}"},
         )

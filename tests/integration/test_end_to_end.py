@@ -29,11 +29,14 @@ SHARES = 300
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     root = Path(tempfile.mkdtemp(prefix="chorus-e2e-"))
-    # A shorter claim lease (and HTTP timeout under it) keeps the wait after a kill short.
+    # A shorter claim lease (and attempt deadlines under it) and a frequent sweep keep the
+    # wait after a kill short.
     env = {
         "CHORUS_GAUGE_REFRESH_SECONDS": "0.5",
-        "CHORUS_HTTP_TIMEOUT_SECONDS": "5",
+        "CHORUS_NETWORK_DEADLINE_SECONDS": "2",
+        "CHORUS_ATTEMPT_DEADLINE_SECONDS": "3",
         "CHORUS_CLAIM_LEASE_SECONDS": "8",
+        "CHORUS_SWEEP_SECONDS": "1",
     }
     with Stack(root=root, service_env=env) as running:
         running.start_all()

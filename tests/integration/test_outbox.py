@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 
 from chorus.common.bus import Bus
 from chorus.common.db import Database
+from chorus.common.kinds import Network
 from chorus.common.messages import CampaignCreated, ShareFailed
 from chorus.common.models import OutboxEvent
-from chorus.common.networks import Network
 from chorus.common.outbox import OutboxRelay, add_events
 from chorus.common.topology import SCHEDULER_CAMPAIGNS
 from tests.conftest import Servers

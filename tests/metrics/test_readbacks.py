@@ -7,22 +7,24 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from sqlalchemy import select, text
 
-from chorus.common.credentials import CredentialsBox
+from chorus.common.credentials import Keyring
 from chorus.common.db import Database
+from chorus.common.http import NetworkHttp
+from chorus.common.kinds import Network
 from chorus.common.messages import SharePublished, ShareRequested
 from chorus.common.models import MetricReadback, MetricSample, OutboxEvent
-from chorus.common.networks import Network
-from chorus.common.networks.mastodon import MastodonClient
 from chorus.common.wakeup import Wakeup
 from chorus.metrics.collector import Collector
 from chorus.metrics.gauges import refresh_reach_gauges
 from chorus.metrics.handlers import MetricsHandlers
 from chorus.netsim import SimState
+from chorus.networks.mastodon import SPEC, MastodonClient
 from chorus.publisher.handlers import PublisherHandlers
-from tests.factories import Org, share_rows, stage_campaign
+from tests.factories import Org, network_http, share_rows, stage_campaign
 
 pytestmark = pytest.mark.integration
 
@@ -30,12 +32,17 @@ LATER = (3600, 86400)
 
 
 async def _published(
-    db: Database, org: Org, box: CredentialsBox, sim: httpx.AsyncClient, n: int
+    db: Database, org: Org, keyring: Keyring, sim: httpx.AsyncClient, net: NetworkHttp, n: int
 ) -> list[SharePublished]:
     """Publish `n` shares through the real handlers; returns their SharePublished events."""
-    campaign_id = await stage_campaign(db, org=org, box=box, sim=sim, count=n, followers=50)
+    campaign_id = await stage_campaign(db, org=org, keyring=keyring, sim=sim, count=n, followers=50)
     publisher = PublisherHandlers(
-        db=db, client=MastodonClient(http=sim), credentials=box, claim_lease=timedelta(minutes=1)
+        db=db,
+        spec=SPEC,
+        client=MastodonClient(net),
+        keyring=keyring,
+        claim_lease=timedelta(minutes=1),
+        attempt_deadline=timedelta(seconds=30),
     )
     for share in await share_rows(db, campaign_id):
         await publisher.share_requested(
@@ -43,16 +50,18 @@ async def _published(
         )
     async with db.sessions() as session:
         payloads = await session.scalars(
-            select(OutboxEvent.payload).where(OutboxEvent.message_type == "SharePublished")
+            select(OutboxEvent.payload)
+            .where(OutboxEvent.message_type == "SharePublished")
+            .where(OutboxEvent.payload["org_id"].astext == str(org.id))
         )
         return [SharePublished.model_validate(p) for p in payloads]
 
 
-def _collector(db: Database, sim: httpx.AsyncClient, box: CredentialsBox) -> Collector:
+def _collector(db: Database, net: NetworkHttp, keyring: Keyring) -> Collector:
     return Collector(
         db=db,
-        clients={Network.MASTODON: MastodonClient(http=sim)},
-        credentials=box,
+        clients={Network.MASTODON: MastodonClient(net)},
+        keyring=keyring,
         wakeup=Wakeup(None, "readbacks"),
         batch_size=500,
         max_attempts=3,
@@ -67,14 +76,17 @@ async def _samples(db: Database) -> list[MetricSample]:
 
 async def _make_due(db: Database) -> None:
     async with db.sessions.begin() as session:
-        await session.execute(text("UPDATE metric_readbacks SET due_at = now()"))
+        # Earlier by the same amount each: due now, and still one per share and time.
+        await session.execute(
+            text("UPDATE metric_readbacks SET due_at = due_at - interval '30 days'")
+        )
 
 
 async def test_first_sample_comes_with_the_post_and_costs_no_request(
-    clean_db: Database, org: Org, credentials: CredentialsBox, sim_http: httpx.AsyncClient,
-    sim_state: SimState,
+    clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient,
+    sim_net: NetworkHttp, sim_state: SimState,
 ) -> None:  # fmt: skip
-    events = await _published(clean_db, org, credentials, sim_http, 3)
+    events = await _published(clean_db, org, keyring, sim_http, sim_net, 3)
     assert all(e.observed is not None and e.observed.followers == 50 for e in events)
     reads_before = dict(sim_state.requests)
     handlers = MetricsHandlers(db=clean_db, readback_after=LATER, poke=lambda: None)
@@ -88,15 +100,15 @@ async def test_first_sample_comes_with_the_post_and_costs_no_request(
     async with clean_db.sessions() as session:
         readbacks = list(await session.scalars(select(MetricReadback)))
     assert len(readbacks) == 3 * len(LATER)
-    assert await _collector(clean_db, sim_http, credentials).collect_once() == 0  # none due
+    assert await _collector(clean_db, sim_net, keyring).collect_once() == 0  # none due
     assert dict(sim_state.requests) == reads_before
 
 
 async def test_later_readbacks_read_many_posts_per_request(
-    clean_db: Database, org: Org, credentials: CredentialsBox, sim_http: httpx.AsyncClient,
-    sim_state: SimState,
+    clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient,
+    sim_net: NetworkHttp, sim_state: SimState,
 ) -> None:  # fmt: skip
-    events = await _published(clean_db, org, credentials, sim_http, 45)
+    events = await _published(clean_db, org, keyring, sim_http, sim_net, 45)
     handlers = MetricsHandlers(db=clean_db, readback_after=(3600,), poke=lambda: None)
     for event in events:
         await handlers.share_published(event)
@@ -105,7 +117,7 @@ async def test_later_readbacks_read_many_posts_per_request(
     for account in sim_state.accounts.values():
         account.followers = 70
     await _make_due(clean_db)
-    assert await _collector(clean_db, sim_http, credentials).collect_once() == 45
+    assert await _collector(clean_db, sim_net, keyring).collect_once() == 45
     latest = [s for s in await _samples(clean_db) if s.likes == 5]
     assert len(latest) == 45
     assert {(s.reshares, s.followers, s.impressions) for s in latest} == {(1, 70, None)}
@@ -115,23 +127,25 @@ async def test_later_readbacks_read_many_posts_per_request(
 
 
 async def test_answer_without_counts_is_read_back_at_once(
-    clean_db: Database, org: Org, credentials: CredentialsBox, sim_http: httpx.AsyncClient,
+    clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient,
+    sim_net: NetworkHttp,
 ) -> None:  # fmt: skip
-    [event] = await _published(clean_db, org, credentials, sim_http, 1)
+    [event] = await _published(clean_db, org, keyring, sim_http, sim_net, 1)
     bare = event.model_copy(update={"observed": None})
     woken: list[bool] = []
     handlers = MetricsHandlers(db=clean_db, readback_after=LATER, poke=lambda: woken.append(True))
     await handlers.share_published(bare)
     assert woken == [True]
-    assert await _collector(clean_db, sim_http, credentials).collect_once() == 1
+    assert await _collector(clean_db, sim_net, keyring).collect_once() == 1
     [sample] = await _samples(clean_db)
     assert (sample.followers, sample.likes) == (50, 0)
 
 
 async def test_gauges_leave_out_what_the_network_does_not_report(
-    clean_db: Database, org: Org, credentials: CredentialsBox, sim_http: httpx.AsyncClient,
+    clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient,
+    sim_net: NetworkHttp,
 ) -> None:  # fmt: skip
-    events = await _published(clean_db, org, credentials, sim_http, 2)
+    events = await _published(clean_db, org, keyring, sim_http, sim_net, 2)
     handlers = MetricsHandlers(db=clean_db, readback_after=LATER, poke=lambda: None)
     for event in events:
         await handlers.share_published(event)
@@ -143,9 +157,10 @@ async def test_gauges_leave_out_what_the_network_does_not_report(
 
 
 async def test_unreachable_network_retries_the_readback_later(
-    clean_db: Database, org: Org, credentials: CredentialsBox, sim_http: httpx.AsyncClient,
+    clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient,
+    sim_net: NetworkHttp,
 ) -> None:  # fmt: skip
-    [event] = await _published(clean_db, org, credentials, sim_http, 1)
+    [event] = await _published(clean_db, org, keyring, sim_http, sim_net, 1)
     handlers = MetricsHandlers(db=clean_db, readback_after=(3600,), poke=lambda: None)
     await handlers.share_published(event)
     await _make_due(clean_db)
@@ -153,8 +168,8 @@ async def test_unreachable_network_retries_the_readback_later(
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("down", request=request)
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(down)) as broken:
-        assert await _collector(clean_db, broken, credentials).collect_once() == 1
+    broken = network_http(transport=httpx.MockTransport(down))
+    assert await _collector(clean_db, broken, keyring).collect_once() == 1
     async with clean_db.sessions() as session:
         row = (
             await session.execute(
@@ -163,3 +178,115 @@ async def test_unreachable_network_retries_the_readback_later(
         ).one()
     assert (row.attempts, row.done_at, row.later) == (1, None, True)
     assert len(await _samples(clean_db)) == 1  # only the one that came with the post
+
+
+async def test_readbacks_of_one_share_due_together_are_read_once_and_never_stall(
+    clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient,
+    sim_net: NetworkHttp, sim_state: SimState,
+) -> None:  # fmt: skip
+    events = await _published(clean_db, org, keyring, sim_http, sim_net, 2)
+    handlers = MetricsHandlers(db=clean_db, readback_after=(3600, 6 * 3600), poke=lambda: None)
+    for event in events:
+        await handlers.share_published(event)
+    # After a long outage both read-backs of each share are due in the same batch.
+    await _make_due(clean_db)
+    collector = _collector(clean_db, sim_net, keyring)
+    assert await collector.collect_once() == 4
+    assert await collector.collect_once() == 0  # all done: the next round is not stuck on them
+    assert len(await _samples(clean_db)) == 2 + 2  # the post's own, and one read each
+    assert sim_state.requests["mastodon.get_statuses"] == 1
+
+
+async def test_an_unexpected_error_in_one_read_stops_no_other(
+    clean_db: Database, keyring: Keyring, sim_http: httpx.AsyncClient, sim_net: NetworkHttp,
+) -> None:  # fmt: skip
+    from tests.factories import make_org
+
+    orgs = [await make_org(clean_db, name=f"org-{i}") for i in range(2)]
+    for each in orgs:
+        for event in await _published(clean_db, each, keyring, sim_http, sim_net, 1):
+            await MetricsHandlers(db=clean_db, readback_after=(3600,), poke=lambda: None) \
+                .share_published(event)  # fmt: skip
+    await _make_due(clean_db)
+    [sealed] = await _account_credentials(clean_db, orgs[0])
+    broken_token = _token_of(keyring, sealed)
+
+    class Exploding(MastodonClient):
+        async def read_counts(self, *, account, remote_ids):  # type: ignore[no-untyped-def]
+            if account.token == broken_token:
+                raise RuntimeError("a bug in one read")
+            return await super().read_counts(account=account, remote_ids=remote_ids)
+
+    collector = _collector(clean_db, sim_net, keyring)
+    collector._clients = {Network.MASTODON: Exploding(sim_net)}
+    assert await collector.collect_once() == 2
+    async with clean_db.sessions() as session:
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT s.org_id, r.done_at IS NOT NULL AS done, r.attempts "
+                    "FROM metric_readbacks r JOIN shares s ON s.id = r.share_id"
+                )
+            )
+        ).all()
+    state = {row.org_id: (row.done, row.attempts) for row in rows}
+    assert state == {orgs[0].id: (False, 1), orgs[1].id: (True, 0)}
+
+
+async def test_each_organisations_posts_are_read_with_its_own_tokens(
+    clean_db: Database, keyring: Keyring, sim_http: httpx.AsyncClient, sim_app: FastAPI,
+    sim_state: SimState,
+) -> None:  # fmt: skip
+    from tests.factories import make_org
+
+    seen: list[tuple[str, list[str]]] = []
+    inner = httpx.ASGITransport(app=sim_app)
+
+    async def recording(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/api/v1/statuses") and request.method == "GET":
+            ids = request.url.params.get_list("id[]")
+            seen.append((request.headers["authorization"].split()[-1], ids))
+        return await inner.handle_async_request(request)
+
+    net = network_http(transport=httpx.MockTransport(recording))
+    orgs = [await make_org(clean_db, name=f"org-{i}") for i in range(2)]
+    owner: dict[str, Org] = {}
+    for each in orgs:
+        for event in await _published(clean_db, each, keyring, sim_http, net, 3):
+            owner[event.remote_id] = each
+            await MetricsHandlers(db=clean_db, readback_after=(3600,), poke=lambda: None) \
+                .share_published(event)  # fmt: skip
+    # The first organisation's colleagues all revoked their tokens at the network.
+    first_tokens = {
+        _token_of(keyring, sealed) for sealed in await _account_credentials(clean_db, orgs[0])
+    }
+    for token in first_tokens:
+        sim_state.by_token.pop(token)
+    await _make_due(clean_db)
+    assert await _collector(clean_db, net, keyring).collect_once() == 6
+    # The second organisation's posts were read, with its own tokens only; the first's
+    # revoked tokens never read the second's posts.
+    token_org = {
+        _token_of(keyring, sealed): each
+        for each in orgs
+        for sealed in await _account_credentials(clean_db, each)
+    }
+    assert seen and all(owner[i] is token_org[token] for token, ids in seen for i in ids)
+    async with clean_db.sessions() as session:
+        second_samples = await session.scalar(
+            text("SELECT count(*) FROM metric_samples WHERE org_id = :o"), {"o": orgs[1].id}
+        )
+    assert second_samples == 3 + 3
+
+
+async def _account_credentials(db: Database, org: Org) -> list[bytes]:
+    async with db.sessions() as session:
+        return list(
+            await session.scalars(
+                text("SELECT credentials FROM accounts WHERE org_id = :o"), {"o": org.id}
+            )
+        )
+
+
+def _token_of(keyring: Keyring, sealed: bytes) -> str:
+    return keyring.open(sealed).access_token

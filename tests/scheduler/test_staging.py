@@ -7,13 +7,15 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from chorus.common.bus import Bus
-from chorus.common.credentials import CredentialsBox
+from chorus.common.credentials import Keyring
 from chorus.common.db import Database
+from chorus.common.kinds import Network
 from chorus.common.messages import CampaignCreated, ShareRequested
-from chorus.common.networks import Network
+from chorus.common.models import Campaign, OutboxEvent
+from chorus.common.retry import MAX_REPLANS
 from chorus.common.topology import publisher_queue
 from chorus.scheduler.handlers import SchedulerHandlers
 from chorus.scheduler.releaser import Releaser
@@ -31,11 +33,11 @@ pytestmark = pytest.mark.integration
 
 
 async def test_one_share_per_connected_account_and_redelivery_stages_nothing_more(
-    clean_db: Database, org: Org, credentials: CredentialsBox, sim_http: httpx.AsyncClient
+    clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient
 ) -> None:
     sim = await sim_accounts(sim_http, count=40)
-    await make_accounts(clean_db, org=org, box=credentials, sim=sim[:30])
-    await make_accounts(clean_db, org=org, box=credentials, sim=sim[30:], status="revoked")
+    await make_accounts(clean_db, org=org, keyring=keyring, sim=sim[:30])
+    await make_accounts(clean_db, org=org, keyring=keyring, sim=sim[30:], status="revoked")
     campaign_id = await make_campaign(clean_db, org=org)
     handlers = SchedulerHandlers(db=clean_db)
     event = CampaignCreated(campaign_id=campaign_id, org_id=org.id)
@@ -54,10 +56,10 @@ async def test_one_share_per_connected_account_and_redelivery_stages_nothing_mor
 
 
 async def test_event_for_another_organisations_campaign_stages_nothing(
-    clean_db: Database, org: Org, credentials: CredentialsBox, sim_http: httpx.AsyncClient
+    clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient
 ) -> None:
     await make_accounts(
-        clean_db, org=org, box=credentials, sim=await sim_accounts(sim_http, count=3)
+        clean_db, org=org, keyring=keyring, sim=await sim_accounts(sim_http, count=3)
     )
     campaign_id = await make_campaign(clean_db, org=org)
     forged = CampaignCreated(campaign_id=campaign_id, org_id=uuid.uuid4())
@@ -66,9 +68,9 @@ async def test_event_for_another_organisations_campaign_stages_nothing(
 
 
 async def _staged(
-    db: Database, org: Org, box: CredentialsBox, sim: httpx.AsyncClient, n: int
+    db: Database, org: Org, keyring: Keyring, sim: httpx.AsyncClient, n: int
 ) -> uuid.UUID:
-    return await stage_campaign(db, org=org, box=box, sim=sim, count=n)
+    return await stage_campaign(db, org=org, keyring=keyring, sim=sim, count=n)
 
 
 def _releaser(db: Database, bus: Bus, servers: Servers, batch: int = 1000) -> Releaser:
@@ -78,19 +80,21 @@ def _releaser(db: Database, bus: Bus, servers: Servers, batch: int = 1000) -> Re
         database_url=servers.database_url,
         batch_size=batch,
         poll_seconds=1.0,
-        stale_after=timedelta(minutes=15),
+        sweep_seconds=10,
+        queued_after=timedelta(minutes=15),
+        queued_patience=timedelta(hours=3),
     )
 
 
 async def test_due_shares_are_released_once_to_their_network_queue(
     clean_db: Database,
     org: Org,
-    credentials: CredentialsBox,
+    keyring: Keyring,
     sim_http: httpx.AsyncClient,
     bus: Bus,
     servers: Servers,
 ) -> None:
-    campaign_id = await _staged(clean_db, org, credentials, sim_http, 25)
+    campaign_id = await _staged(clean_db, org, keyring, sim_http, 25)
     releaser = _releaser(clean_db, bus, servers, batch=10)
     assert [await releaser.release_once() for _ in range(4)] == [10, 10, 5, 0]
     shares = await share_rows(clean_db, campaign_id)
@@ -107,12 +111,12 @@ async def test_due_shares_are_released_once_to_their_network_queue(
 async def test_shares_planned_for_later_wait(
     clean_db: Database,
     org: Org,
-    credentials: CredentialsBox,
+    keyring: Keyring,
     sim_http: httpx.AsyncClient,
     bus: Bus,
     servers: Servers,
 ) -> None:
-    campaign_id = await _staged(clean_db, org, credentials, sim_http, 5)
+    campaign_id = await _staged(clean_db, org, keyring, sim_http, 5)
     async with clean_db.sessions.begin() as session:
         await session.execute(
             text("UPDATE shares SET planned_at = now() + interval '1 hour' WHERE campaign_id = :c"),
@@ -121,22 +125,23 @@ async def test_shares_planned_for_later_wait(
     assert await _releaser(clean_db, bus, servers).release_once() == 0
 
 
-async def test_stale_shares_are_planned_again_but_not_while_their_queue_has_a_backlog(
+async def test_lost_shares_are_planned_again_but_not_while_their_queue_has_a_backlog(
     clean_db: Database,
     org: Org,
-    credentials: CredentialsBox,
+    keyring: Keyring,
     sim_http: httpx.AsyncClient,
     bus: Bus,
     servers: Servers,
 ) -> None:
-    campaign_id = await _staged(clean_db, org, credentials, sim_http, 4)
+    campaign_id = await _staged(clean_db, org, keyring, sim_http, 4)
     releaser = _releaser(clean_db, bus, servers)
     assert await releaser.release_once() == 4
     async with clean_db.sessions.begin() as session:
-        # Two attempts that died long ago; two shares queued for an hour.
+        # Two attempts whose lease ran out (they died); two shares queued for an hour.
         await session.execute(
             text(
-                "UPDATE shares SET updated_at = now() - interval '1 hour', status = CASE "
+                "UPDATE shares SET released_at = now() - interval '1 hour', "
+                "lease_until = now() - interval '1 second', status = CASE "
                 "WHEN id IN (SELECT id FROM shares WHERE campaign_id = :c ORDER BY id LIMIT 2) "
                 "THEN 'publishing' ELSE status END WHERE campaign_id = :c"
             ),
@@ -146,38 +151,104 @@ async def test_stale_shares_are_planned_again_but_not_while_their_queue_has_a_ba
     async def statuses() -> list[str]:
         return sorted(s.status for s in await share_rows(clean_db, campaign_id))
 
-    # The four messages still wait in the queue: the queued shares are not stale, only slow.
-    assert await releaser.requeue_stale() == 2
+    # The four messages still wait in the queue: the queued shares are not lost, only slow.
+    assert await releaser.sweep_once() == (2, 0)
     assert await statuses() == ["planned", "planned", "queued", "queued"]
     # The queue drains without their outcome (say, dead-lettered): now they are taken again.
     channel = await bus.channel(prefetch=10)
     await (await channel.get_queue(publisher_queue(Network.MASTODON).name)).purge()
     await channel.close()
-    assert await releaser.requeue_stale() == 2
+    assert await releaser.sweep_once() == (2, 0)
     assert await statuses() == ["planned"] * 4
+    assert {s.replans for s in await share_rows(clean_db, campaign_id)} == {1}
+
+
+async def test_an_attempt_within_its_lease_is_left_alone(
+    clean_db: Database,
+    org: Org,
+    keyring: Keyring,
+    sim_http: httpx.AsyncClient,
+    bus: Bus,
+    servers: Servers,
+) -> None:
+    campaign_id = await _staged(clean_db, org, keyring, sim_http, 1)
+    async with clean_db.sessions.begin() as session:
+        await session.execute(
+            text(
+                "UPDATE shares SET status = 'publishing', lease_until = now() + interval '1 minute'"
+                " WHERE campaign_id = :c"
+            ),
+            {"c": campaign_id},
+        )
+    assert await _releaser(clean_db, bus, servers).sweep_once() == (0, 0)
+
+
+async def test_a_share_lost_again_and_again_fails_with_the_reason(
+    clean_db: Database,
+    org: Org,
+    keyring: Keyring,
+    sim_http: httpx.AsyncClient,
+    bus: Bus,
+    servers: Servers,
+) -> None:
+    campaign_id = await _staged(clean_db, org, keyring, sim_http, 1)
+    releaser = _releaser(clean_db, bus, servers)
+    for _ in range(MAX_REPLANS + 1):
+        # Each time: released, claimed, and the attempt dies without an outcome.
+        async with clean_db.sessions.begin() as session:
+            await session.execute(
+                text(
+                    "UPDATE shares SET status = 'publishing', reason = 'the process died', "
+                    "lease_until = now() - interval '1 second' WHERE campaign_id = :c"
+                ),
+                {"c": campaign_id},
+            )
+        await releaser.sweep_once()
+    [share] = await share_rows(clean_db, campaign_id)
+    assert share.status == "failed" and share.replans == MAX_REPLANS + 1
+    assert share.reason is not None and "lost 11 times" in share.reason
+    async with clean_db.sessions() as session:
+        events = list(await session.scalars(select(OutboxEvent.message_type)))
+        status = await session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+    assert events == ["ShareFailed", "CampaignCompleted"]
+    assert status == "completed"
+
+
+async def test_a_campaign_with_nobody_to_post_for_completes_when_staged(
+    clean_db: Database, org: Org
+) -> None:
+    campaign_id = await make_campaign(clean_db, org=org)
+    await SchedulerHandlers(db=clean_db).campaign_created(
+        CampaignCreated(campaign_id=campaign_id, org_id=org.id)
+    )
+    async with clean_db.sessions() as session:
+        campaign = await session.scalar(select(Campaign).where(Campaign.id == campaign_id))
+        events = list(await session.scalars(select(OutboxEvent.payload)))
+    assert campaign is not None and campaign.status == "completed" and campaign.completed_at
+    assert [e["campaign_id"] for e in events] == [str(campaign_id)]
 
 
 async def test_a_queue_that_never_drains_cannot_keep_a_share_waiting_for_ever(
     clean_db: Database,
     org: Org,
-    credentials: CredentialsBox,
+    keyring: Keyring,
     sim_http: httpx.AsyncClient,
     bus: Bus,
     servers: Servers,
 ) -> None:
-    campaign_id = await _staged(clean_db, org, credentials, sim_http, 2)
+    campaign_id = await _staged(clean_db, org, keyring, sim_http, 2)
     releaser = _releaser(clean_db, bus, servers)
     assert await releaser.release_once() == 2  # both messages stay in the queue: a backlog
     async with clean_db.sessions.begin() as session:
         await session.execute(
             text(
-                "UPDATE shares SET updated_at = now() - CASE WHEN id = "
+                "UPDATE shares SET released_at = now() - CASE WHEN id = "
                 "(SELECT min(id::text)::uuid FROM shares WHERE campaign_id = :c) "
                 "THEN interval '4 hours' ELSE interval '1 hour' END WHERE campaign_id = :c"
             ),
             {"c": campaign_id},
         )
-    # Queued 4 hours (past 12 x 15 min) is taken again despite the backlog; 1 hour is not.
-    assert await releaser.requeue_stale() == 1
+    # Queued 4 hours (past the 3 hours of patience) is taken again despite the backlog.
+    assert await releaser.sweep_once() == (1, 0)
     statuses = sorted(s.status for s in await share_rows(clean_db, campaign_id))
     assert statuses == ["planned", "queued"]

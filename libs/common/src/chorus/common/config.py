@@ -9,10 +9,10 @@ from typing import TypeVar
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-from chorus.common.credentials import CredentialsBox, InvalidCredentialsKey
-from chorus.common.settings import ServiceSettings
+from chorus.common.credentials.keyring import InvalidCredentialsKey, Keyring
+from chorus.common.settings import CredentialSettings
 
-__all__ = ["ConfigurationError", "credentials_box", "load_settings"]
+__all__ = ["ConfigurationError", "keyring_from", "load_settings"]
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -33,8 +33,8 @@ def load_settings(cls: type[S]) -> S:
         raise ConfigurationError(problems) from None
 
 
-def credentials_box(settings: ServiceSettings) -> CredentialsBox:
+def keyring_from(settings: CredentialSettings) -> Keyring:
     try:
-        return CredentialsBox(settings.credentials_key.get_secret_value())
+        return Keyring.from_setting(settings.credentials_key.get_secret_value())
     except InvalidCredentialsKey as exc:
         raise ConfigurationError(str(exc)) from None

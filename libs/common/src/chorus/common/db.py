@@ -34,7 +34,7 @@ def open_database(
     engine = create_async_engine(
         settings.database_url,
         pool_size=settings.database_pool_size,
-        max_overflow=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
         pool_pre_ping=pre_ping,
         pool_recycle=600,
         connect_args={"server_settings": {"application_name": application_name}},

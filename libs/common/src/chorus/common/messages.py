@@ -13,9 +13,11 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chorus.common.networks import Network
+from chorus.common.kinds import Network
+from chorus.common.text import SafeLine, SafeText
 
 __all__ = [
+    "CampaignCompleted",
     "CampaignCreated",
     "Message",
     "Observation",
@@ -85,7 +87,7 @@ class SharePublished(Message):
     campaign_id: uuid.UUID
     account_id: uuid.UUID
     network: Network
-    remote_id: str = Field(min_length=1)
+    remote_id: SafeLine = Field(min_length=1, max_length=300)
     published_at: datetime
     observed: Observation | None = None
 
@@ -99,7 +101,19 @@ class ShareFailed(Message):
     org_id: uuid.UUID
     campaign_id: uuid.UUID
     network: Network
-    reason: str
+    reason: SafeText = Field(max_length=1000)
+
+
+class CampaignCompleted(Message):
+    """Every share of the campaign has an outcome: what the CMS waits for."""
+
+    ROUTING_KEY = "campaign.completed"
+    # Announced for whoever subscribes (webhooks); the campaign's row already says it.
+    MUST_ROUTE = False
+
+    campaign_id: uuid.UUID
+    org_id: uuid.UUID
+    completed_at: datetime
 
 
 @functools.cache  # the relay asks once per event; the answer never changes

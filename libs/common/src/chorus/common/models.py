@@ -1,12 +1,14 @@
 """The shared schema. Every tenant-owned row carries `org_id`, and every query filters on it.
 
-Statuses are text with CHECK constraints rather than PostgreSQL enums: a later state (awaiting
-review, manual, ...) is one constraint swap in a migration, not an enum rewrite.
+Statuses are text with CHECK constraints rather than PostgreSQL enums: a later state is one
+constraint swap in a migration, not an enum rewrite. Their values live in
+`chorus.common.shares.status`, and only `chorus.common.shares` changes a share's.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -28,15 +30,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from chorus.common.networks.kinds import Network
+from chorus.common.kinds import CampaignStatus, Network, ShareStatus
 
 __all__ = [
-    "SHARE_STATUSES",
-    "TERMINAL_SHARE_STATUSES",
     "Account",
     "Ambassador",
     "Base",
     "Campaign",
+    "ConsentEvent",
+    "LatestMetrics",
     "MetricReadback",
     "MetricSample",
     "Organisation",
@@ -44,15 +46,9 @@ __all__ = [
     "Share",
 ]
 
-# planned: staged, waiting for its time. queued: released to the bus. publishing: intent
-# recorded, the network call may be under way. The rest are terminal.
-SHARE_STATUSES = ("planned", "queued", "publishing", "published", "failed", "skipped", "cancelled")
-TERMINAL_SHARE_STATUSES = ("published", "failed", "skipped", "cancelled")
-NETWORKS = tuple(n.value for n in Network)
 
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+def _in(column: str, values: Iterable[str]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in sorted(values))})"
 
 
 class Base(DeclarativeBase):
@@ -84,6 +80,9 @@ def _org() -> Mapped[uuid.UUID]:
     return mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
 
 
+NETWORK_NAMES = tuple(n.value for n in Network)
+
+
 class Organisation(Base):
     __tablename__ = "organisations"
 
@@ -112,8 +111,10 @@ class Ambassador(Base):
 class Account(Base):
     __tablename__ = "accounts"
     __table_args__ = (
-        UniqueConstraint("ambassador_id", "network", "handle"),
-        CheckConstraint(_in("network", NETWORKS), name="network"),
+        # One remote account belongs to one colleague: two rows for it would post every
+        # campaign twice on the same timeline.
+        UniqueConstraint("org_id", "network", "remote_key"),
+        CheckConstraint(_in("network", NETWORK_NAMES), name="network"),
         CheckConstraint(_in("mode", ("auto", "review")), name="mode"),
         CheckConstraint(_in("status", ("connected", "revoked")), name="status"),
         Index(None, "org_id", "network", postgresql_where=text("status = 'connected'")),
@@ -127,8 +128,11 @@ class Account(Base):
     network: Mapped[str] = mapped_column(String(16))
     handle: Mapped[str] = mapped_column(String(320))
     base_url: Mapped[str] = mapped_column(String(500))
+    # Which remote account this is, whoever connects it: the server's host and the handle,
+    # lower-cased (see chorus.common.credentials.store.remote_key).
+    remote_key: Mapped[str] = mapped_column(String(900))
     remote_account_id: Mapped[str | None] = mapped_column(String(200))
-    # Fernet ciphertext of the account's tokens (JSON); see chorus.common.credentials.
+    # Fernet ciphertext of the account's Credentials; only chorus.common.credentials opens it.
     credentials: Mapped[bytes] = mapped_column(LargeBinary)
     mode: Mapped[str] = mapped_column(String(16), server_default="auto")
     status: Mapped[str] = mapped_column(String(16), server_default="connected")
@@ -136,11 +140,36 @@ class Account(Base):
     updated_at: Mapped[datetime] = _created()
 
 
+class ConsentEvent(Base):
+    """The consent ledger: every grant, change and withdrawal, never updated or deleted."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = (
+        CheckConstraint(_in("action", ("granted", "changed", "withdrawn")), name="action"),
+        Index(None, "org_id", "ambassador_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    org_id: Mapped[uuid.UUID] = _org()
+    ambassador_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("ambassadors.id", ondelete="CASCADE")
+    )
+    account_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL")
+    )
+    network: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[str | None] = mapped_column(String(16))
+    # Who made the change: "cms" (the organisation's API key), "colleague", "system".
+    actor: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = _created()
+
+
 class Campaign(Base):
     __tablename__ = "campaigns"
     __table_args__ = (
         UniqueConstraint("org_id", "idempotency_key"),
-        CheckConstraint(_in("status", ("accepted", "scheduled", "cancelled")), name="status"),
+        CheckConstraint(_in("status", tuple(CampaignStatus)), name="status"),
     )
 
     id: Mapped[uuid.UUID] = _id()
@@ -156,16 +185,25 @@ class Campaign(Base):
     request_hash: Mapped[str | None] = mapped_column(String(64))
     shares_planned: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = _created()
+    completed_at: Mapped[datetime | None]
 
 
 class Share(Base):
     __tablename__ = "shares"
     __table_args__ = (
         UniqueConstraint("campaign_id", "account_id"),
-        CheckConstraint(_in("status", SHARE_STATUSES), name="status"),
+        CheckConstraint(_in("status", tuple(ShareStatus)), name="status"),
         # The releaser's scan: only staged shares, in time order.
         Index("ix_shares_due", "planned_at", postgresql_where=text("status = 'planned'")),
+        # The sweeper's scans: attempts whose lease ran out, releases that never came back.
+        Index(
+            "ix_shares_publishing_lease",
+            "lease_until",
+            postgresql_where=text("status = 'publishing'"),
+        ),
+        Index("ix_shares_queued", "released_at", postgresql_where=text("status = 'queued'")),
         Index(None, "campaign_id", "status"),
+        Index(None, "account_id", postgresql_where=text("status IN ('planned', 'queued')")),
     )
 
     id: Mapped[uuid.UUID] = _id()
@@ -181,10 +219,18 @@ class Share(Base):
     idempotency_key: Mapped[str] = mapped_column(String(64))
     remote_id: Mapped[str | None] = mapped_column(String(300))
     remote_url: Mapped[str | None] = mapped_column(String(2000))
+    # Network attempts spent (a rate-limit wait spends none).
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Times the share waited on a network's rate limit, and times the sweeper took it back
+    # after its attempt or its message was lost: both bounded, so nothing loops for ever.
+    rate_waits: Mapped[int] = mapped_column(Integer, server_default="0")
+    replans: Mapped[int] = mapped_column(Integer, server_default="0")
     # Set by the first claim: from then on a post may exist on the network. Once the network's
     # idempotency window has passed since, a retry looks the post up before sending again.
     first_attempt_at: Mapped[datetime | None]
+    # The current claim: who holds it (outcomes are written only by that holder) and until when.
+    claim_token: Mapped[uuid.UUID | None]
+    lease_until: Mapped[datetime | None]
     reason: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = _created()
@@ -209,7 +255,7 @@ class MetricSample(Base):
 
     __tablename__ = "metric_samples"
     # One sample per share and time: a redelivered event or a retried read adds nothing.
-    __table_args__ = (UniqueConstraint("share_id", "taken_at"),)
+    __table_args__ = (UniqueConstraint("share_id", "taken_at"), Index(None, "taken_at"))
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     org_id: Mapped[uuid.UUID] = _org()
@@ -224,6 +270,27 @@ class MetricSample(Base):
     followers: Mapped[int | None]
 
 
+class LatestMetrics(Base):
+    """The newest sample of each share, kept where reports and gauges read it, so neither
+    scans the whole history."""
+
+    __tablename__ = "latest_metrics"
+    __table_args__ = (Index(None, "org_id", "network"),)
+
+    share_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("shares.id", ondelete="CASCADE"), primary_key=True
+    )
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    campaign_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    network: Mapped[str] = mapped_column(String(16))
+    taken_at: Mapped[datetime]
+    reshares: Mapped[int | None]
+    likes: Mapped[int | None]
+    replies: Mapped[int | None]
+    impressions: Mapped[int | None]
+    followers: Mapped[int | None]
+
+
 class MetricReadback(Base):
     """A read-back still to do for a published share (1 h, 6 h, 24 h ... after publishing)."""
 
@@ -231,6 +298,7 @@ class MetricReadback(Base):
     __table_args__ = (
         UniqueConstraint("share_id", "due_at"),
         Index("ix_metric_readbacks_due", "due_at", postgresql_where=text("done_at IS NULL")),
+        Index("ix_metric_readbacks_done", "done_at", postgresql_where=text("done_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)

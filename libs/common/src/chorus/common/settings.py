@@ -8,7 +8,13 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["BusSettings", "DatabaseSettings", "ServiceSettings"]
+__all__ = [
+    "BusSettings",
+    "CredentialSettings",
+    "DatabaseSettings",
+    "NetworkAccessSettings",
+    "ServiceSettings",
+]
 
 
 class DatabaseSettings(BaseSettings):
@@ -18,7 +24,10 @@ class DatabaseSettings(BaseSettings):
         default="postgresql+asyncpg://chorus:chorus@127.0.0.1:55432/chorus",
         description="SQLAlchemy URL of the PostgreSQL database (asyncpg driver).",
     )
-    database_pool_size: int = Field(default=10, ge=1, le=200)
+    # The connection budget: each process holds at most pool_size + max_overflow connections,
+    # plus one LISTEN connection per relay or releaser. See the README's "Database connections".
+    database_pool_size: int = Field(default=5, ge=1, le=200)
+    database_max_overflow: int = Field(default=5, ge=0, le=200)
 
 
 class BusSettings(BaseSettings):
@@ -29,17 +38,39 @@ class BusSettings(BaseSettings):
     # After this many redeliveries a message goes to the dead-letter queue instead of looping.
     # With the growing pause between them (retry.redelivery_pause, up to 10 s), 20 rides out
     # about two and a half minutes of database outage; a malformed message never uses them.
+    # A share whose message is dead-lettered is not lost: the sweeper plans it again.
     delivery_limit: int = Field(default=20, ge=1, le=100)
 
 
-class ServiceSettings(DatabaseSettings, BusSettings):
+class CredentialSettings(DatabaseSettings):
+    credentials_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Fernet keys (urlsafe base64, 32 bytes) that seal account credentials, "
+        "comma-separated, newest first: the newest seals, every one opens.",
+    )
+
+
+class NetworkAccessSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHORUS_", extra="ignore", frozen=True)
+
+    allow_private_networks: bool = Field(
+        default=False,
+        description="Development only: let accounts live on plain http and on loopback or "
+        "private addresses (the simulator). Off in production: a colleague's token is only "
+        "ever sent over https to a public address.",
+    )
+    network_deadline_seconds: float = Field(
+        default=15.0, gt=0, le=120, description="Total time one call to a network may take."
+    )
+    network_max_response_bytes: int = Field(
+        default=1 << 20, ge=4096, le=64 << 20, description="The largest answer read from one."
+    )
+
+
+class ServiceSettings(CredentialSettings, BusSettings, NetworkAccessSettings):
     """What every long-running service needs: the database, the bus and an ops port."""
 
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(default=0, ge=0, le=65535, description="/healthz and /metrics; 0: none")
     shutdown_grace_seconds: float = Field(default=20.0, gt=0)
     log_level: str = "INFO"
-    credentials_key: SecretStr = Field(
-        default=SecretStr(""),
-        description="Fernet key (urlsafe base64, 32 bytes) that encrypts account credentials.",
-    )

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chorus.common.kinds import Network
 from chorus.common.messages import CampaignCreated, SharePublished, share_requested_key
-from chorus.common.networks import Network
 
 __all__ = [
     "DEAD_LETTER_EXCHANGE",
@@ -44,10 +44,4 @@ def publisher_queue(network: Network) -> QueueSpec:
 def all_queues() -> tuple[QueueSpec, ...]:
     """Every queue of the system. Each service declares them all at start, so no message is
     unroutable because its consumer has not started yet."""
-    from chorus.common.networks import PUBLISHABLE
-
-    return (
-        SCHEDULER_CAMPAIGNS,
-        METRICS_SHARES,
-        *(publisher_queue(n) for n in sorted(PUBLISHABLE)),
-    )
+    return (SCHEDULER_CAMPAIGNS, METRICS_SHARES, *(publisher_queue(n) for n in Network))

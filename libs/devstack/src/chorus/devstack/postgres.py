@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +42,12 @@ class LocalPostgres:
     user: str = "chorus"
     password: str = "chorus"
     durable: bool = True
+    # PostgreSQL's own default: Chorus's connection budget (README) must fit in it.
+    max_connections: int = 100
+    # Where the server's files really are: `root` itself, or (when the server runs as another
+    # user who cannot reach `root`, as in a checkout under /root) a folder of its own under
+    # the system's temporary folder, which `root/server` points at.
+    _home: Path | None = None
 
     @property
     def url(self) -> str:
@@ -50,12 +58,48 @@ class LocalPostgres:
         return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.database}"
 
     @property
+    def home(self) -> Path:
+        if self._home is None:
+            self._home = self._find_home()
+        return self._home
+
+    @property
     def _data(self) -> Path:
-        return self.root / "data"
+        return self.home / "data"
 
     @property
     def _log(self) -> Path:
-        return self.root / "postgres.log"
+        return self.home / "postgres.log"
+
+    def _find_home(self) -> Path:
+        """`root` if the server's user can write there; otherwise a folder it can reach."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        link = self.root / "server"
+        if link.is_symlink() and link.resolve().is_dir():
+            return link.resolve()  # started before: the same data
+        prefix = run_as_prefix(SYSTEM_USER)
+        if not prefix:
+            return self.root
+        chown_tree(self.root, SYSTEM_USER)
+        reachable = subprocess.run(
+            [*prefix, "test", "-w", str(self.root)], capture_output=True, check=False, cwd="/"
+        )
+        if reachable.returncode == 0:
+            return self.root
+        # mkdtemp makes it 0700; it becomes the server user's own.
+        home = Path(tempfile.mkdtemp(prefix="chorus-postgres-"))
+        link.symlink_to(home)
+        return home
+
+    def cleanup(self) -> None:
+        """Remove a home kept outside `root`, once stopped for good (its log is kept in root)."""
+        if self._home is None or self._home == self.root:
+            return
+        if self._log.exists():
+            shutil.copyfile(self._log, self.root / "postgres.log")
+        shutil.rmtree(self._home, ignore_errors=True)
+        (self.root / "server").unlink(missing_ok=True)
+        self._home = None
 
     def _run(self, *argv: str) -> None:
         prefix = run_as_prefix(SYSTEM_USER)
@@ -67,13 +111,13 @@ class LocalPostgres:
 
     def start(self) -> LocalPostgres:
         bin_dir = _bin_dir()
-        self.root.mkdir(parents=True, exist_ok=True)
+        home = self.home
         fresh = not (self._data / "PG_VERSION").exists()
-        pwfile = self.root / "pwfile"
+        pwfile = home / "pwfile"
         if fresh:
             pwfile.write_text(self.password + "\n")
-        (self.root / "sock").mkdir(exist_ok=True)
-        chown_tree(self.root, SYSTEM_USER)
+        (home / "sock").mkdir(exist_ok=True)
+        chown_tree(home, SYSTEM_USER)
         if fresh:
             self._run(
                 str(bin_dir / "initdb"),
@@ -91,8 +135,8 @@ class LocalPostgres:
         options = [
             f"-p {self.port}",
             "-c listen_addresses=127.0.0.1",
-            f"-c unix_socket_directories={self.root / 'sock'}",
-            "-c max_connections=300",
+            f"-c unix_socket_directories={home / 'sock'}",
+            f"-c max_connections={self.max_connections}",
             "-c shared_buffers=128MB",
         ]
         if not self.durable:
@@ -148,3 +192,4 @@ class LocalPostgres:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+        self.cleanup()

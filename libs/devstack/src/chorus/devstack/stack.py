@@ -89,6 +89,8 @@ class Stack:
             "CHORUS_DATABASE_URL": self.database_url,
             "CHORUS_AMQP_URL": self.amqp_url,
             "CHORUS_CREDENTIALS_KEY": self.credentials_key,
+            # The simulator lives on loopback and plain http: development only.
+            "CHORUS_ALLOW_PRIVATE_NETWORKS": "true",
             "PYTHONUNBUFFERED": "1",
             **self.service_env,
             **extra,
@@ -178,6 +180,7 @@ class Stack:
             self.rabbitmq.stop()
         if self.postgres is not None:
             self.postgres.stop()
+            self.postgres.cleanup()
 
     def __enter__(self) -> Stack:
         return self

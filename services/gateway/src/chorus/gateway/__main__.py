@@ -6,9 +6,10 @@ import asyncio
 
 import uvicorn
 
+from chorus.common.addresses import AddressPolicy
 from chorus.common.bus import Bus
-from chorus.common.config import credentials_box, load_settings
-from chorus.common.credentials import CredentialsBox
+from chorus.common.config import keyring_from, load_settings
+from chorus.common.credentials import Keyring
 from chorus.common.db import open_database
 from chorus.common.health import bus_ok
 from chorus.common.lifecycle import configure_logging, run, supervise
@@ -18,13 +19,14 @@ from chorus.gateway.app import create_app
 from chorus.gateway.settings import GatewaySettings
 
 
-async def serve(settings: GatewaySettings, box: CredentialsBox, stop: asyncio.Event) -> None:
+async def serve(settings: GatewaySettings, keyring: Keyring, stop: asyncio.Event) -> None:
     db = open_database(settings, application_name="chorus-gateway", pre_ping=True)
     bus = await Bus.connect(settings, name="chorus-gateway")
     relay = OutboxRelay(db=db, bus=bus, database_url=settings.database_url)
     app = create_app(
         db=db,
-        credentials=box,
+        keyring=keyring,
+        address_policy=AddressPolicy(allow_private=settings.allow_private_networks),
         max_body_bytes=settings.max_body_bytes,
         extra_health=lambda: {"bus": bus_ok(bus)},
     )
@@ -55,8 +57,8 @@ async def serve(settings: GatewaySettings, box: CredentialsBox, stop: asyncio.Ev
 def main() -> None:
     settings = load_settings(GatewaySettings)
     configure_logging(settings.log_level)
-    box = credentials_box(settings)
-    run(lambda stop: serve(settings, box, stop))
+    keyring = keyring_from(settings)
+    run(lambda stop: serve(settings, keyring, stop))
 
 
 if __name__ == "__main__":

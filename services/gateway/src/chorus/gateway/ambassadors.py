@@ -7,11 +7,19 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chorus.common.credentials import CredentialsBox
+from chorus.common.addresses import AddressPolicy, DestinationRefused
+from chorus.common.credentials import (
+    AccountTaken,
+    Credentials,
+    Keyring,
+    connect_account,
+    erase_credentials,
+)
+from chorus.common.kinds import Network
 from chorus.common.models import Account, Ambassador
 from chorus.gateway.problems import Problem
 from chorus.gateway.schemas import AccountIn, AccountOut, AmbassadorIn, AmbassadorOut
@@ -83,65 +91,65 @@ async def put_account(
     org_id: uuid.UUID,
     external_id: str,
     body: AccountIn,
-    box: CredentialsBox,
+    keyring: Keyring,
+    policy: AddressPolicy,
 ) -> tuple[AccountOut, bool]:
     """Connect (or reconnect) an account; returns (account, created)."""
+    base_url = str(body.base_url).rstrip("/")
+    try:
+        host = policy.check_url(base_url)
+        await policy.resolve(host, body.base_url.port or 443)
+    except DestinationRefused as exc:
+        raise Problem(
+            422,
+            f"The account's server cannot be used: {exc}.",
+            errors=[{"location": ["body", "base_url"], "message": str(exc)}],
+        ) from exc
     ambassador_id = await _ambassador_id(session, org_id, external_id)
-    sealed = box.seal({"access_token": body.access_token})
-    values = {
-        "base_url": str(body.base_url).rstrip("/"),
-        "remote_account_id": body.remote_account_id,
-        "credentials": sealed,
-        "mode": body.mode,
-        "status": "connected",
-    }
-    row = (
-        await session.execute(
-            insert(Account)
-            .values(
-                org_id=org_id,
-                ambassador_id=ambassador_id,
-                network=body.network.value,
-                handle=body.handle,
-                **values,
-            )
-            .on_conflict_do_update(
-                index_elements=["ambassador_id", "network", "handle"],
-                set_={**values, "updated_at": func.now()},
-            )
-            # created_at == updated_at only on a fresh insert: create vs update in one trip.
-            .returning(Account, (Account.__table__.c.created_at == Account.__table__.c.updated_at))
+    try:
+        connected = await connect_account(
+            session=session,
+            keyring=keyring,
+            org_id=org_id,
+            ambassador_id=ambassador_id,
+            network=body.network,
+            handle=body.handle,
+            base_url=base_url,
+            remote_account_id=body.remote_account_id,
+            credentials=Credentials(access_token=body.access_token),
+            mode=body.mode,
+            actor="cms",
         )
-    ).one()
-    account, created = row
-    return _account_out(account, external_id), bool(created)
+    except AccountTaken as exc:
+        raise Problem(409, f"{exc}; disconnect it there first.") from exc
+    return _account_out(connected.account, external_id), connected.created
 
 
 def _account_out(account: Account, external_id: str) -> AccountOut:
     return AccountOut(
         id=account.id,
         ambassador_external_id=external_id,
-        network=account.network,
+        network=Network(account.network),
         handle=account.handle,
         base_url=account.base_url,
-        mode=account.mode,
-        status=account.status,
+        mode="review" if account.mode == "review" else "auto",
+        status="connected" if account.status == "connected" else "revoked",
     )
 
 
 async def revoke_account(
     *, session: AsyncSession, org_id: uuid.UUID, external_id: str, account_id: uuid.UUID
 ) -> None:
-    """Consent withdrawn: the account stops receiving shares. Its credentials are wiped."""
+    """Consent withdrawn: the account stops receiving shares. Its credentials are erased."""
     ambassador_id = await _ambassador_id(session, org_id, external_id)
-    result = await session.execute(
-        update(Account)
-        .where(
-            Account.id == account_id,
-            Account.org_id == org_id,
-            Account.ambassador_id == ambassador_id,
-        )
-        .values(status="revoked", credentials=b"", updated_at=func.now())
+    owner = await session.scalar(
+        select(Account.ambassador_id).where(Account.id == account_id, Account.org_id == org_id)
     )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    if owner != ambassador_id or not await erase_credentials(
+        session=session,
+        org_id=org_id,
+        account_id=account_id,
+        actor="cms",
+        reason="consent withdrawn: the account was disconnected",
+    ):
         raise Problem(404, "No such account for this ambassador.")

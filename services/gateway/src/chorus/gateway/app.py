@@ -1,5 +1,5 @@
-"""The gateway's HTTP app. Resources (database, credentials box) are handed in, so tests build
-the same app over their own servers."""
+"""The gateway's HTTP app. Resources (database, key ring, address policy) are handed in, so
+tests build the same app over their own servers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 
-from chorus.common.credentials import CredentialsBox
+from chorus.common.addresses import AddressPolicy
+from chorus.common.credentials import Keyring
 from chorus.common.db import Database
 from chorus.common.health import database_ok
 from chorus.common.ops import add_ops_routes
@@ -20,13 +21,15 @@ __all__ = ["create_app"]
 def create_app(
     *,
     db: Database,
-    credentials: CredentialsBox,
+    keyring: Keyring,
+    address_policy: AddressPolicy,
     max_body_bytes: int = 64 * 1024,
     extra_health: Callable[[], dict[str, bool]] | None = None,
 ) -> FastAPI:
     app = FastAPI(title="Chorus", version="1", docs_url="/docs", redoc_url=None)
     app.state.db = db
-    app.state.credentials = credentials
+    app.state.keyring = keyring
+    app.state.address_policy = address_policy
     install_problem_handlers(app)
     app.include_router(campaigns.router)
     app.include_router(ambassadors.router)

@@ -7,36 +7,25 @@ import uuid
 from collections import defaultdict
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chorus.common.kinds import CampaignStatus, Network
 from chorus.common.messages import CampaignCreated
-from chorus.common.models import Campaign, MetricSample, Share
-from chorus.common.networks import PUBLISHABLE, text_problems
+from chorus.common.models import Campaign, LatestMetrics, Share
 from chorus.common.outbox import add_events
 from chorus.gateway.problems import Problem
 from chorus.gateway.schemas import CampaignIn, CampaignOut, NetworkReach, ShareCounts
+from chorus.networks import Content, spec_for
 
 __all__ = ["campaign_report", "create_campaign", "validate_campaign"]
 
 
 def validate_campaign(body: CampaignIn) -> None:
-    """Refuse now what a network would refuse later."""
-    unsupported = sorted(n.value for n in body.networks if n not in PUBLISHABLE)
-    if unsupported:
-        raise Problem(
-            422,
-            f"Chorus cannot post to {', '.join(unsupported)} yet.",
-            errors=[
-                {"location": ["body", "networks"], "message": f"not supported: {n}"}
-                for n in unsupported
-            ],
-        )
-    problems = [
-        p
-        for network in body.networks
-        for p in text_problems(network=network, message=body.message, url=str(body.url))
-    ]
+    """Refuse now what a network would refuse later, with the same rendering the publisher
+    uses, so a post that cannot go out never fails hours later."""
+    content = Content(message=body.message, url=str(body.url), title=body.title)
+    problems = [p for network in body.networks for p in spec_for(network).problems(content)]
     if problems:
         raise Problem(
             422,
@@ -111,9 +100,10 @@ async def campaign_report(
         title=campaign.title,
         url=campaign.url,
         message=campaign.message,
-        networks=campaign.networks,
-        status=_status(campaign.status, by_status),
+        networks=[Network(n) for n in campaign.networks],
+        status=CampaignStatus(campaign.status),
         created_at=campaign.created_at,
+        completed_at=campaign.completed_at,
         shares=ShareCounts(
             total=sum(by_status.values()), by_status=by_status, by_network=by_network
         ),
@@ -121,39 +111,23 @@ async def campaign_report(
     )
 
 
-# Shares in these states may still be posted; any other state is an outcome.
-_OPEN_SHARE_STATES = frozenset({"planned", "queued", "publishing"})
-
-
-def _status(stored: str, by_status: dict[str, int]) -> str:
-    """`completed` once the scheduler has staged the campaign and every share has an outcome:
-    what the CMS polls for. Derived on read, so no service has to notice the last share."""
-    if stored == "scheduled" and not _OPEN_SHARE_STATES & by_status.keys():
-        return "completed"
-    return stored
-
-
 async def _reach(
     *, session: AsyncSession, org_id: uuid.UUID, campaign_id: uuid.UUID
 ) -> dict[str, NetworkReach]:
-    latest = (
-        select(MetricSample)
-        .where(MetricSample.campaign_id == campaign_id, MetricSample.org_id == org_id)
-        .order_by(MetricSample.share_id, MetricSample.taken_at.desc())
-        .ext(distinct_on(MetricSample.share_id))
-        .subquery()
-    )
+    latest = LatestMetrics
     # SUM over only NULLs is NULL: a metric the network never reports stays "not available".
     rows = await session.execute(
         select(
-            latest.c.network,
+            latest.network,
             func.count(),
-            func.sum(latest.c.followers),
-            func.sum(latest.c.reshares),
-            func.sum(latest.c.likes),
-            func.sum(latest.c.replies),
-            func.sum(latest.c.impressions),
-        ).group_by(latest.c.network)
+            func.sum(latest.followers),
+            func.sum(latest.reshares),
+            func.sum(latest.likes),
+            func.sum(latest.replies),
+            func.sum(latest.impressions),
+        )
+        .where(latest.campaign_id == campaign_id, latest.org_id == org_id)
+        .group_by(latest.network)
     )
     return {
         network: NetworkReach(

@@ -9,9 +9,17 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-__all__ = ["Problem", "install_problem_handlers", "problem_response"]
+__all__ = [
+    "BODY_PROBLEMS",
+    "Problem",
+    "ProblemDetail",
+    "install_problem_handlers",
+    "problem_response",
+    "problems",
+]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +37,52 @@ _TITLES = {
     500: "Internal server error",
     503: "Service unavailable",
 }
+
+
+class ErrorItem(BaseModel):
+    location: list[str | int] = Field(description="Where in the request: body, query, path...")
+    message: str
+
+
+class ProblemDetail(BaseModel):
+    """RFC 9457 problem details, as every error is answered."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(default="about:blank")
+    title: str
+    status: int
+    detail: str
+    errors: list[ErrorItem] | None = Field(
+        default=None, description="Each input that was refused, where there are several."
+    )
+
+
+_WHEN = {
+    400: "The body is not valid JSON.",
+    401: "No API key, or not a valid one.",
+    404: "No such resource for this organisation.",
+    409: "The request conflicts with the current state.",
+    411: "The body was sent without a Content-Length.",
+    413: "The body is larger than the gateway accepts.",
+    415: "The body is not application/json.",
+    422: "The request does not validate.",
+    500: "Something went wrong on our side; it has been logged.",
+}
+# What any route that takes a JSON body can answer about the body itself.
+BODY_PROBLEMS = (400, 411, 413, 415, 422)
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the problem statuses a route can answer (401 and 500 always)."""
+    return {
+        status: {
+            "model": ProblemDetail,
+            "description": _WHEN[status],
+            "content": {"application/problem+json": {"schema": ProblemDetail.model_json_schema()}},
+        }
+        for status in sorted({401, 500, *statuses})
+    }
 
 
 class Problem(Exception):

@@ -1,15 +1,26 @@
-"""The /v1 API's request and response bodies."""
+"""The /v1 API's request and response bodies. Every text field is checked for what PostgreSQL
+and the networks cannot take (`SafeText`, `SafeLine`)."""
 
 from __future__ import annotations
 
 import uuid
 import zoneinfo
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 
-from chorus.common.networks import Network
+from chorus.common.kinds import CampaignStatus, Network
+from chorus.common.text import SafeLine, SafeText
+from chorus.networks import publishable
 
 __all__ = [
     "AccountIn",
@@ -19,7 +30,22 @@ __all__ = [
     "CampaignIn",
     "CampaignOut",
     "NetworkReach",
+    "PostableNetwork",
     "ShareCounts",
+]
+
+
+def _postable(value: Network) -> Network:
+    if value not in publishable():
+        raise ValueError(f"Chorus cannot post to {value.value} yet")
+    return value
+
+
+# The networks Chorus can post to today, as the OpenAPI document lists them.
+PostableNetwork = Annotated[
+    Network,
+    AfterValidator(_postable),
+    WithJsonSchema({"type": "string", "enum": sorted(n.value for n in publishable())}),
 ]
 
 
@@ -27,11 +53,35 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def _url_problem(value: AnyHttpUrl) -> AnyHttpUrl:
+    if len(str(value)) > 2000:
+        raise ValueError("url is longer than 2000 characters")
+    if value.username is not None or value.password is not None:
+        raise ValueError("url must not carry a user name or password")
+    return value
+
+
+PublicUrl = Annotated[AnyHttpUrl, AfterValidator(_url_problem)]
+
+
 class CampaignIn(_In):
-    title: str = Field(min_length=1, max_length=300)
-    url: AnyHttpUrl
-    message: str = Field(min_length=1, max_length=10_000)
-    networks: list[Network] = Field(min_length=1, max_length=5)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "We shipped",
+                    "url": "https://example.com/launch",
+                    "message": "Our new release is out: what it means for you.",
+                    "networks": ["mastodon"],
+                }
+            ]
+        }
+    )
+
+    title: SafeLine = Field(min_length=1, max_length=300)
+    url: PublicUrl
+    message: SafeText = Field(min_length=1, max_length=10_000)
+    networks: list[PostableNetwork] = Field(min_length=1, max_length=5)
 
     @field_validator("networks")
     @classmethod
@@ -40,17 +90,10 @@ class CampaignIn(_In):
             raise ValueError("networks must not repeat")
         return value
 
-    @field_validator("url")
-    @classmethod
-    def _short_url(cls, value: AnyHttpUrl) -> AnyHttpUrl:
-        if len(str(value)) > 2000:
-            raise ValueError("url is longer than 2000 characters")
-        return value
-
 
 class ShareCounts(BaseModel):
     total: int
-    by_status: dict[str, int]
+    by_status: dict[str, int] = Field(description="Shares per status (planned, queued, ...).")
     by_network: dict[str, dict[str, int]]
 
 
@@ -71,28 +114,36 @@ class CampaignOut(BaseModel):
     title: str
     url: str
     message: str
-    networks: list[str]
-    status: str = Field(
+    networks: list[Network]
+    status: CampaignStatus = Field(
         description="accepted (not yet staged), scheduled (shares staged, some still to post), "
         "completed (every share has an outcome), cancelled"
     )
     created_at: datetime
+    completed_at: datetime | None = None
     shares: ShareCounts
     reach: dict[str, NetworkReach]
 
 
-class AmbassadorIn(_In):
-    display_name: str = Field(min_length=1, max_length=200)
-    timezone: str = Field(default="UTC", max_length=64)
+def _known_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+
+class AmbassadorIn(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"display_name": "Alice Martin", "timezone": "Europe/Paris"}]
+        }
+    )
+
+    display_name: SafeLine = Field(min_length=1, max_length=200)
+    timezone: Annotated[SafeLine, AfterValidator(_known_zone)] = Field(
+        default="UTC", min_length=1, max_length=64
+    )
 
 
 class AmbassadorOut(BaseModel):
@@ -103,12 +154,35 @@ class AmbassadorOut(BaseModel):
     active: bool
 
 
+def _token(value: str) -> str:
+    # Tokens travel in an HTTP header: visible ASCII only, or the network call could not even
+    # be made.
+    if not value.isascii() or not value.isprintable() or " " in value:
+        raise ValueError("access_token must be printable ASCII without spaces")
+    return value
+
+
 class AccountIn(_In):
-    network: Network
-    handle: str = Field(min_length=1, max_length=320)
-    base_url: AnyHttpUrl = Field(description="The account's server (Mastodon instance, PDS).")
-    access_token: str = Field(min_length=1, max_length=4096, repr=False)
-    remote_account_id: str | None = Field(default=None, max_length=200)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "network": "mastodon",
+                    "handle": "alice",
+                    "base_url": "https://mastodon.example",
+                    "access_token": "token-from-the-oauth-flow",
+                }
+            ]
+        }
+    )
+
+    network: PostableNetwork
+    handle: SafeLine = Field(min_length=1, max_length=320)
+    base_url: PublicUrl = Field(description="The account's server (Mastodon instance, PDS).")
+    access_token: Annotated[SafeLine, AfterValidator(_token)] = Field(
+        min_length=1, max_length=4096, repr=False
+    )
+    remote_account_id: SafeLine | None = Field(default=None, max_length=200)
     # Review-first sharing comes with the review page; until then every account is auto.
     mode: Literal["auto"] = "auto"
 
@@ -118,8 +192,8 @@ class AccountOut(BaseModel):
 
     id: uuid.UUID
     ambassador_external_id: str
-    network: str
+    network: Network
     handle: str
     base_url: str
-    mode: str
-    status: str
+    mode: Literal["auto", "review"]
+    status: Literal["connected", "revoked"]

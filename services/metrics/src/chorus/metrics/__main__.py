@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from chorus.common.bus import Bus, Consumer
-from chorus.common.config import credentials_box, load_settings
-from chorus.common.credentials import CredentialsBox
+from chorus.common.config import keyring_from, load_settings
+from chorus.common.credentials import Keyring
 from chorus.common.db import open_database
-from chorus.common.http import HttpPool
+from chorus.common.http import NetworkHttp
 from chorus.common.lifecycle import configure_logging, run
 from chorus.common.messages import SharePublished
-from chorus.common.networks import PUBLISHABLE, client_for
 from chorus.common.topology import METRICS_SHARES
 from chorus.common.wakeup import Wakeup
 from chorus.common.worker import serve_worker
@@ -19,18 +18,19 @@ from chorus.metrics.collector import Collector
 from chorus.metrics.gauges import run_gauges
 from chorus.metrics.handlers import MetricsHandlers
 from chorus.metrics.settings import MetricsSettings
+from chorus.networks import specs
 
 
-async def serve(settings: MetricsSettings, box: CredentialsBox, stop: asyncio.Event) -> None:
+async def serve(settings: MetricsSettings, keyring: Keyring, stop: asyncio.Event) -> None:
     db = open_database(settings, application_name="chorus-metrics")
     bus = await Bus.connect(settings, name="chorus-metrics")
-    http = HttpPool(max_connections=50, timeout=settings.http_timeout_seconds)
+    http = NetworkHttp.from_settings(settings, max_connections=50)
     # Read-backs due at once come from this process's own handler, so its poke is enough.
     wakeup = Wakeup(None, "readbacks")
     collector = Collector(
         db=db,
-        clients={n: client_for(n, http=http) for n in PUBLISHABLE},
-        credentials=box,
+        clients={network: spec.client(http) for network, spec in specs().items()},
+        keyring=keyring,
         wakeup=wakeup,
         batch_size=settings.readback_batch,
         max_attempts=settings.readback_attempts,
@@ -63,8 +63,8 @@ async def serve(settings: MetricsSettings, box: CredentialsBox, stop: asyncio.Ev
 def main() -> None:
     settings = load_settings(MetricsSettings)
     configure_logging(settings.log_level)
-    box = credentials_box(settings)
-    run(lambda stop: serve(settings, box, stop))
+    keyring = keyring_from(settings)
+    run(lambda stop: serve(settings, keyring, stop))
 
 
 if __name__ == "__main__":

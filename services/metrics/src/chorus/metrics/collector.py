@@ -1,35 +1,47 @@
-"""Reading counts back from the networks: due read-backs in batches, grouped by server, so the
-posts of many colleagues on one server are read in a few requests; samples store NULL for what
-a network does not report."""
+"""Reading counts back from the networks: due read-backs in batches, grouped the way each
+network's spec says its reads are authorised (per server, or per account), always within one
+organisation, so one organisation's token never reads another's posts.
+
+One bad read never stops the others: each group succeeds or fails on its own, a share is read
+once however many of its read-backs fell due together (after an outage), and anything
+unexpected puts only that group back for later, counting towards its attempts.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-from sqlalchemy import insert, text
+from sqlalchemy import text
 
-from chorus.common.credentials import CredentialsBox, InvalidCredentialsKey
+from chorus.common.credentials import InvalidCredentialsKey, Keyring
 from chorus.common.db import Database
 from chorus.common.failures import PermanentFailure, RateLimited, TransientFailure
-from chorus.common.models import MetricSample
-from chorus.common.networks import AccountAccess, Network, NetworkClient, PostCounts
+from chorus.common.kinds import Network
 from chorus.common.retry import backoff
 from chorus.common.telemetry import NETWORK_REQUEST_SECONDS
 from chorus.common.wakeup import Wakeup, wait_for_work
+from chorus.metrics.samples import store_samples
+from chorus.networks import AccountAccess, NetworkClient, PostCounts, ReadbackScope, specs
 
 __all__ = ["Collector"]
 
 log = logging.getLogger(__name__)
 
+# Tokens tried per group before its reads count as failed: one revoked token of a colleague
+# must not cost the organisation's other posts on that server their read-backs.
+TOKENS_PER_GROUP = 3
+
 _DUE = text(
     """
     SELECT r.id, r.attempts, s.id AS share_id, s.org_id, s.campaign_id, s.network,
-           s.remote_id, a.id AS account_id, a.base_url, a.credentials, a.status AS account_status
+           s.remote_id, a.id AS account_id, a.base_url, a.handle, a.remote_account_id,
+           a.credentials, a.status = 'connected' AS connected
     FROM metric_readbacks r
     JOIN shares s ON s.id = r.share_id
     JOIN accounts a ON a.id = s.account_id
@@ -43,6 +55,29 @@ _DONE = text("UPDATE metric_readbacks SET done_at = now() WHERE id = ANY(:ids)")
 _LATER = text(
     "UPDATE metric_readbacks SET attempts = attempts + 1, due_at = :due WHERE id = ANY(:ids)"
 )
+_PRUNE_DONE = text("DELETE FROM metric_readbacks WHERE done_at < now() - CAST(:keep AS interval)")
+_PRUNE_SAMPLES = text("DELETE FROM metric_samples WHERE taken_at < now() - CAST(:keep AS interval)")
+
+
+@dataclass
+class _Group:
+    """The due read-backs one set of reads serves: one organisation, one network, one server
+    (or one account, where only the author may read)."""
+
+    network: Network
+    rows: list[Any]
+
+    def shares(self) -> dict[Any, Any]:
+        """One row per share (its read-backs due together are read once)."""
+        return {row.share_id: row for row in self.rows}
+
+
+@dataclass
+class _Result:
+    samples: list[dict[str, Any]]
+    done: list[int]
+    later: list[int]
+    attempts: int = 0
 
 
 class Collector:
@@ -51,19 +86,23 @@ class Collector:
         *,
         db: Database,
         clients: Mapping[Network, NetworkClient],
-        credentials: CredentialsBox,
+        keyring: Keyring,
         wakeup: Wakeup,
         batch_size: int,
         max_attempts: int,
         poll_seconds: float,
+        keep_done: timedelta = timedelta(days=1),
+        keep_samples: timedelta = timedelta(days=400),
     ) -> None:
         self._db = db
         self._clients = clients
-        self._credentials = credentials
+        self._keyring = keyring
         self._wakeup = wakeup
         self._batch_size = batch_size
         self._max_attempts = max_attempts
         self._poll_seconds = poll_seconds
+        self._keep_done = keep_done
+        self._keep_samples = keep_samples
 
     async def collect_once(self) -> int:
         """Do one batch of due read-backs; returns how many were due."""
@@ -71,89 +110,145 @@ class Collector:
             rows = (await session.execute(_DUE, {"limit": self._batch_size})).all()
             if not rows:
                 return 0
-            by_server: dict[tuple[str, str], list[Any]] = defaultdict(list)
-            for row in rows:
-                by_server[(row.network, row.base_url)].append(row)
-            outcomes = await asyncio.gather(
-                *(self._read_server(group) for group in by_server.values())
+            groups = _grouped(rows)
+            results = await asyncio.gather(
+                *(self._read_group(g) for g in groups), return_exceptions=True
             )
-            samples = [s for done, _, _ in outcomes for s in done]
-            finished = [i for _, ids, _ in outcomes for i in ids]
-            if samples:
-                await session.execute(insert(MetricSample), samples)
-            if finished:
-                await session.execute(_DONE, {"ids": finished})
-            for _, _, (retry_ids, attempts) in outcomes:
-                if retry_ids:
-                    due = datetime.now(UTC) + backoff(attempts + 1, base=30.0, cap=3600.0)
-                    await session.execute(_LATER, {"ids": retry_ids, "due": due})
+            taken_at = datetime.now(UTC)
+            samples: list[dict[str, Any]] = []
+            done: list[int] = []
+            for group, result in zip(groups, results, strict=True):
+                if isinstance(result, BaseException):
+                    if not isinstance(result, Exception):
+                        raise result
+                    log.error(
+                        "read-back of %d posts failed unexpectedly",
+                        len(group.rows),
+                        exc_info=result,
+                    )
+                    result = self._failed(group, f"{type(result).__name__}")
+                samples += [{**s, "taken_at": taken_at} for s in result.samples]
+                done += result.done
+                if result.later:
+                    due = datetime.now(UTC) + backoff(result.attempts + 1, base=30.0, cap=3600.0)
+                    await session.execute(_LATER, {"ids": result.later, "due": due})
+            await store_samples(session, samples)
+            if done:
+                await session.execute(_DONE, {"ids": done})
         return len(rows)
 
-    def _access(self, rows: list[Any]) -> AccountAccess | None:
-        """Credentials of one connected account among `rows`, to read as on that server."""
+    def _failed(self, group: _Group, reason: str) -> _Result:
+        """The group's read-backs again later, or done without a sample once out of attempts."""
+        attempts = max(r.attempts for r in group.rows)
+        ids = [r.id for r in group.rows]
+        if attempts + 1 >= self._max_attempts:
+            log.warning("giving up %d read-backs on %s: %s", len(ids), group.network.value, reason)
+            return _Result(samples=[], done=ids, later=[])
+        return _Result(samples=[], done=[], later=ids, attempts=attempts)
+
+    def _accesses(self, rows: Sequence[Any]) -> list[AccountAccess]:
+        """Credentials of connected accounts among `rows`, the posts' own first."""
+        accesses: list[AccountAccess] = []
+        seen: set[Any] = set()
         for row in rows:
+            if not row.connected or row.account_id in seen:
+                continue
+            seen.add(row.account_id)
             try:
-                token = self._credentials.open(row.credentials)["access_token"]
-            except (InvalidCredentialsKey, KeyError):
+                credentials = self._keyring.open(row.credentials)
+            except InvalidCredentialsKey:
                 log.error("credentials of account %s cannot be opened", row.account_id)
                 continue
-            return AccountAccess(base_url=row.base_url, access_token=token)
-        return None
-
-    async def _read_server(
-        self, rows: list[Any]
-    ) -> tuple[list[dict[str, Any]], list[int], tuple[list[int], int]]:
-        """(samples, read-backs finished, (read-backs to retry, their attempts))."""
-        client = self._clients.get(Network(rows[0].network))
-        # Consent withdrawn: that colleague is no longer measured.
-        live = [r for r in rows if r.account_status == "connected"]
-        gone = [r.id for r in rows if r.account_status != "connected"]
-        access = self._access(live) if client is not None else None
-        if client is None or access is None:
-            return [], [r.id for r in rows], ([], 0)
-        try:
-            with NETWORK_REQUEST_SECONDS.labels(rows[0].network, "read").time():
-                counts = await client.read_counts(
-                    account=access, remote_ids=[r.remote_id for r in live]
+            accesses.append(
+                AccountAccess(
+                    base_url=row.base_url,
+                    credentials=credentials,
+                    handle=row.handle,
+                    remote_account_id=row.remote_account_id,
                 )
-                followers = await self._followers(client, live, counts)
-        except (TransientFailure, RateLimited) as exc:
-            attempts = max(r.attempts for r in live)
-            if attempts + 1 >= self._max_attempts:
-                log.warning("giving up read-backs on %s: %s", rows[0].base_url, exc)
-                return [], [r.id for r in rows], ([], 0)
-            return [], gone, ([r.id for r in live], attempts)
-        except PermanentFailure as exc:
-            log.warning("read-backs on %s impossible: %s", rows[0].base_url, exc)
-            return [], [r.id for r in rows], ([], 0)
-        samples = [_sample(r, counts.get(r.remote_id), followers.get(r.account_id)) for r in live]
-        return samples, [r.id for r in rows], ([], 0)
+            )
+            if len(accesses) == TOKENS_PER_GROUP:
+                break
+        return accesses
+
+    async def _read_group(self, group: _Group) -> _Result:
+        client = self._clients.get(group.network)
+        shares = group.shares()
+        # Consent withdrawn: that colleague is no longer measured.
+        live = [r for r in shares.values() if r.connected]
+        accesses = self._accesses(live)
+        if client is None or not accesses:
+            return _Result(samples=[], done=[r.id for r in group.rows], later=[])
+        failure: Exception | None = None
+        for access in accesses:
+            try:
+                with NETWORK_REQUEST_SECONDS.labels(group.network.value, "read").time():
+                    counts = await client.read_counts(
+                        account=access, remote_ids=[r.remote_id for r in live]
+                    )
+                    followers = await self._followers(client, live, counts)
+            except PermanentFailure as exc:
+                failure = exc  # this token cannot read; another of the organisation may
+                continue
+            except (TransientFailure, RateLimited) as exc:
+                return self._failed(group, str(exc))
+            samples = [
+                _sample(r, counts.get(r.remote_id), followers.get(r.account_id)) for r in live
+            ]
+            return _Result(samples=samples, done=[r.id for r in group.rows], later=[])
+        log.warning("read-backs on %s impossible: %s", group.network.value, failure)
+        return _Result(samples=[], done=[r.id for r in group.rows], later=[])
 
     async def _followers(
         self, client: NetworkClient, rows: list[Any], counts: Mapping[str, PostCounts]
     ) -> dict[Any, int | None]:
         """Followers per account: from the posts where the network reports them, otherwise
-        one request per account."""
+        one request per account, with that account's own token."""
         known: dict[Any, int | None] = {}
         for row in rows:
             found = counts.get(row.remote_id)
             if found is not None and found.author_followers is not None:
                 known[row.account_id] = found.author_followers
         unknown = {r.account_id: r for r in rows if r.account_id not in known}
-        asks = [(k, a) for k, row in unknown.items() if (a := self._access([row])) is not None]
+        asks = [(k, a[0]) for k, row in unknown.items() if (a := self._accesses([row]))]
         read = await asyncio.gather(*(client.read_followers(account=a) for _, a in asks))
         known.update(zip([k for k, _ in asks], read, strict=True))
         return known
 
+    async def prune(self) -> None:
+        async with self._db.sessions.begin() as session:
+            await session.execute(_PRUNE_DONE, {"keep": self._keep_done})
+            await session.execute(_PRUNE_SAMPLES, {"keep": self._keep_samples})
+
     async def run(self, stop: asyncio.Event) -> None:
+        rounds = 0
         while not stop.is_set():
             try:
                 due = await self.collect_once()
+                rounds += 1
+                if rounds % 720 == 1:
+                    await self.prune()
             except Exception:
                 log.exception("read-back round failed; retrying")
                 due = 0
             if due < self._batch_size:
                 await wait_for_work(stop, self._wakeup, self._poll_seconds)
+
+
+def _grouped(rows: Sequence[Any]) -> list[_Group]:
+    groups: dict[tuple[Any, ...], _Group] = {}
+    for row in rows:
+        network = Network(row.network)
+        spec = specs().get(network)
+        if spec is None or spec.readback_scope is ReadbackScope.ACCOUNT:
+            scope: Any = row.account_id
+        else:
+            scope = (urlsplit(row.base_url).hostname or "").lower()
+        key = (row.org_id, network, scope)
+        if key not in groups:
+            groups[key] = _Group(network, [])
+        groups[key].rows.append(row)
+    return list(groups.values())
 
 
 def _sample(row: Any, counts: PostCounts | None, followers: int | None) -> dict[str, Any]:

@@ -25,11 +25,7 @@ _TOTALS = text(
     SELECT org_id, network,
            sum(followers) AS followers, sum(reshares) AS reshares, sum(likes) AS likes,
            sum(replies) AS replies, sum(impressions) AS impressions
-    FROM (
-        SELECT DISTINCT ON (share_id) org_id, network, followers, reshares, likes, replies,
-               impressions
-        FROM metric_samples ORDER BY share_id, taken_at DESC
-    ) latest
+    FROM latest_metrics
     GROUP BY org_id, network
     """
 )

@@ -12,11 +12,11 @@ from sqlalchemy.dialects.postgresql import insert
 from chorus.common.batching import Batcher
 from chorus.common.db import Database
 from chorus.common.messages import SharePublished
-from chorus.common.models import MetricReadback, MetricSample
+from chorus.common.models import MetricReadback
+from chorus.metrics.samples import store_samples
 
 __all__ = ["MetricsHandlers"]
 
-_NEW_SAMPLES = insert(MetricSample).on_conflict_do_nothing(index_elements=["share_id", "taken_at"])
 _NEW_READBACKS = insert(MetricReadback).on_conflict_do_nothing(
     index_elements=["share_id", "due_at"]
 )
@@ -66,8 +66,7 @@ class MetricsHandlers:
         # statements take their rows as parameters (executemany), so they are compiled once per
         # process rather than once per batch size.
         async with self.db.sessions.begin() as session:
-            if samples:
-                await session.execute(_NEW_SAMPLES, samples)
+            await store_samples(session, samples)
             if readbacks:
                 await session.execute(_NEW_READBACKS, readbacks)
         return [None] * len(events)

@@ -15,5 +15,4 @@ class MetricsSettings(ServiceSettings):
     readback_attempts: int = Field(default=5, ge=1)
     poll_seconds: float = Field(default=5.0, gt=0)
     gauge_refresh_seconds: float = Field(default=15.0, gt=0)
-    http_timeout_seconds: float = Field(default=15.0, gt=0)
     consumer_prefetch: int = Field(default=100, ge=1)

@@ -6,32 +6,33 @@ import asyncio
 from datetime import timedelta
 
 from chorus.common.bus import Bus, Consumer
-from chorus.common.config import credentials_box, load_settings
-from chorus.common.credentials import CredentialsBox
+from chorus.common.config import keyring_from, load_settings
+from chorus.common.credentials import Keyring
 from chorus.common.db import open_database
-from chorus.common.http import HttpPool
+from chorus.common.http import NetworkHttp
 from chorus.common.lifecycle import configure_logging, run
 from chorus.common.messages import ShareRequested
-from chorus.common.networks import client_for
 from chorus.common.outbox import OutboxRelay
 from chorus.common.topology import publisher_queue
 from chorus.common.worker import serve_worker
+from chorus.networks import spec_for
 from chorus.publisher.handlers import PublisherHandlers
 from chorus.publisher.settings import PublisherSettings
 
 
-async def serve(settings: PublisherSettings, box: CredentialsBox, stop: asyncio.Event) -> None:
+async def serve(settings: PublisherSettings, keyring: Keyring, stop: asyncio.Event) -> None:
     name = f"chorus-publisher-{settings.network.value}"
     db = open_database(settings, application_name=name)
     bus = await Bus.connect(settings, name=name)
-    http = HttpPool(
-        max_connections=settings.http_max_connections, timeout=settings.http_timeout_seconds
-    )
+    http = NetworkHttp.from_settings(settings, max_connections=settings.http_max_connections)
+    spec = spec_for(settings.network)
     handlers = PublisherHandlers(
         db=db,
-        client=client_for(settings.network, http=http),
-        credentials=box,
+        spec=spec,
+        client=spec.client(http),
+        keyring=keyring,
         claim_lease=timedelta(seconds=settings.claim_lease_seconds),
+        attempt_deadline=timedelta(seconds=settings.attempt_deadline_seconds),
     )
     consumer = Consumer(
         bus=bus,
@@ -56,8 +57,8 @@ async def serve(settings: PublisherSettings, box: CredentialsBox, stop: asyncio.
 def main() -> None:
     settings = load_settings(PublisherSettings)
     configure_logging(settings.log_level)
-    box = credentials_box(settings)
-    run(lambda stop: serve(settings, box, stop))
+    keyring = keyring_from(settings)
+    run(lambda stop: serve(settings, keyring, stop))
 
 
 if __name__ == "__main__":

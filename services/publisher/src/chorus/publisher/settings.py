@@ -4,8 +4,9 @@ from typing import Self
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
-from chorus.common.networks import PUBLISHABLE, Network
+from chorus.common.kinds import Network
 from chorus.common.settings import ServiceSettings
+from chorus.networks import publishable
 
 __all__ = ["PublisherSettings"]
 
@@ -19,27 +20,34 @@ class PublisherSettings(ServiceSettings):
         description="The one network this deployment posts to.",
     )
     prefetch: int = Field(default=200, ge=1, le=5000, description="Posts in flight at most.")
-    http_timeout_seconds: float = Field(default=15.0, gt=0)
     http_max_connections: int = Field(default=200, ge=1)
+    attempt_deadline_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Total time one attempt at a share may take (a look-up of an earlier "
+        "attempt's post and the post itself); past it the attempt counts as ambiguous.",
+    )
     claim_lease_seconds: float = Field(
         default=45.0,
         gt=0,
-        description="How long a claimed share is left to the attempt that claimed it before "
-        "a redelivery may take it over. Longer than an attempt can take (a few HTTP calls).",
+        description="How long a claimed share belongs to the attempt that claimed it; past it "
+        "a redelivery or the sweeper takes it over. Longer than an attempt can take.",
     )
 
     @field_validator("network")
     @classmethod
     def _publishable(cls, value: Network) -> Network:
-        if value not in PUBLISHABLE:
+        if value not in publishable():
             raise ValueError(f"no publisher for {value.value} yet")
         return value
 
     @model_validator(mode="after")
-    def _lease_outlasts_a_call(self) -> Self:
-        if self.claim_lease_seconds <= self.http_timeout_seconds:
+    def _lease_outlasts_an_attempt(self) -> Self:
+        if self.network_deadline_seconds > self.attempt_deadline_seconds:
+            raise ValueError("network_deadline_seconds must not exceed attempt_deadline_seconds")
+        if self.claim_lease_seconds < self.attempt_deadline_seconds + 5:
             raise ValueError(
-                "claim_lease_seconds must exceed http_timeout_seconds: a share could be taken "
-                "over while its first request is still on its way"
+                "claim_lease_seconds must exceed attempt_deadline_seconds by 5 s at least: a "
+                "share could be taken over while its attempt is still sending"
             )
         return self

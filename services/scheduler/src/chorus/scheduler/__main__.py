@@ -34,7 +34,9 @@ async def serve(settings: SchedulerSettings, stop: asyncio.Event) -> None:
         database_url=settings.database_url,
         batch_size=settings.release_batch,
         poll_seconds=settings.release_poll_seconds,
-        stale_after=timedelta(seconds=settings.stale_after_seconds),
+        sweep_seconds=settings.sweep_seconds,
+        queued_after=timedelta(seconds=settings.queued_after_seconds),
+        queued_patience=timedelta(seconds=settings.queued_patience_seconds),
     )
 
     await serve_worker(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from chorus.common.db import Database
 from chorus.common.messages import CampaignCreated
-from chorus.scheduler.staging import stage_shares
+from chorus.common.shares import stage_campaign
 
 __all__ = ["SchedulerHandlers"]
 
@@ -21,8 +21,10 @@ class SchedulerHandlers:
     async def campaign_created(self, event: CampaignCreated) -> None:
         # One transaction: a crash mid-way stages nothing, and the redelivery stages it all.
         async with self.db.sessions.begin() as session:
-            staged = await stage_shares(
+            staged = await stage_campaign(
                 session=session, campaign_id=event.campaign_id, org_id=event.org_id
             )
-        if staged is not None:
+        if staged is None:
+            log.info("campaign %s already staged or unknown; nothing to do", event.campaign_id)
+        else:
             log.info("campaign %s: %d shares staged", event.campaign_id, staged)

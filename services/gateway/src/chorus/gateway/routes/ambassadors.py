@@ -5,17 +5,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from chorus.common.text import SafeLine
 from chorus.gateway.ambassadors import list_ambassadors, put_account, put_ambassador, revoke_account
 from chorus.gateway.auth import OrgId
 from chorus.gateway.deps import SessionsDep
+from chorus.gateway.problems import BODY_PROBLEMS, problems
 from chorus.gateway.schemas import AccountIn, AccountOut, AmbassadorIn, AmbassadorOut
 
 router = APIRouter(prefix="/v1/ambassadors", tags=["ambassadors"])
 
-ExternalId = Annotated[str, Path(min_length=1, max_length=200)]
+ExternalId = Annotated[
+    SafeLine, Path(min_length=1, max_length=200, description="The CMS's own id of the colleague.")
+]
 
 
-@router.put("/{external_id}", response_model=AmbassadorOut)
+@router.put("/{external_id}", response_model=AmbassadorOut, responses=problems(*BODY_PROBLEMS))
 async def upsert_ambassador(
     external_id: ExternalId, body: AmbassadorIn, org_id: OrgId, sessions: SessionsDep
 ) -> AmbassadorOut:
@@ -26,19 +30,27 @@ async def upsert_ambassador(
         )
 
 
-@router.get("", response_model=list[AmbassadorOut])
+@router.get("", response_model=list[AmbassadorOut], responses=problems(422))
 async def get_ambassadors(
     org_id: OrgId,
     sessions: SessionsDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    after: Annotated[str | None, Query(max_length=200)] = None,
+    after: Annotated[SafeLine | None, Query(max_length=200)] = None,
 ) -> list[AmbassadorOut]:
     """Ambassadors in external-id order; pass the last one's id as `after` for the next page."""
     async with sessions() as session:
         return await list_ambassadors(session=session, org_id=org_id, limit=limit, after=after)
 
 
-@router.post("/{external_id}/accounts", response_model=AccountOut, status_code=201)
+@router.post(
+    "/{external_id}/accounts",
+    response_model=AccountOut,
+    status_code=201,
+    responses={
+        200: {"model": AccountOut, "description": "The account was already connected: updated."},
+        **problems(404, 409, *BODY_PROBLEMS),
+    },
+)
 async def connect_account(
     external_id: ExternalId,
     body: AccountIn,
@@ -47,25 +59,30 @@ async def connect_account(
     request: Request,
     response: Response,
 ) -> AccountOut:
-    """Connect a colleague's account (or refresh its token: same network and handle)."""
+    """Connect a colleague's account (or refresh its token: same network and handle). One
+    remote account belongs to one colleague: connecting it under another answers 409."""
     async with sessions.begin() as session:
         account, created = await put_account(
             session=session,
             org_id=org_id,
             external_id=external_id,
             body=body,
-            box=request.app.state.credentials,
+            keyring=request.app.state.keyring,
+            policy=request.app.state.address_policy,
         )
     if not created:
         response.status_code = 200
     return account
 
 
-@router.delete("/{external_id}/accounts/{account_id}", status_code=204)
+@router.delete(
+    "/{external_id}/accounts/{account_id}", status_code=204, responses=problems(404, 422)
+)
 async def disconnect_account(
     external_id: ExternalId, account_id: uuid.UUID, org_id: OrgId, sessions: SessionsDep
 ) -> Response:
-    """Withdraw consent: no new shares for this account, its credentials are erased."""
+    """Withdraw consent: no new shares for this account, its credentials are erased, and its
+    shares not yet posted are cancelled."""
     async with sessions.begin() as session:
         await revoke_account(
             session=session, org_id=org_id, external_id=external_id, account_id=account_id

@@ -5,21 +5,41 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
+from chorus.common.text import SafeLine
 from chorus.gateway.auth import OrgId
 from chorus.gateway.campaigns import campaign_report, create_campaign
 from chorus.gateway.deps import SessionsDep
+from chorus.gateway.problems import BODY_PROBLEMS, problems
 from chorus.gateway.schemas import CampaignIn, CampaignOut
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 
 
-@router.post("", status_code=201, response_model=CampaignOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=CampaignOut,
+    responses={
+        200: {
+            "model": CampaignOut,
+            "description": "A retry with the same Idempotency-Key and body: the first campaign.",
+        },
+        **problems(*BODY_PROBLEMS),
+    },
+)
 async def post_campaign(
     body: CampaignIn,
     org_id: OrgId,
     sessions: SessionsDep,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[
+        SafeLine | None,
+        Header(
+            min_length=1,
+            max_length=200,
+            description="Retries with the same key and body return the first campaign.",
+        ),
+    ] = None,
 ) -> CampaignOut:
     """Create a campaign; it is shared to every connected account on its networks."""
     async with sessions.begin() as session:
@@ -33,7 +53,7 @@ async def post_campaign(
         return await campaign_report(session=session, org_id=org_id, campaign_id=campaign_id)
 
 
-@router.get("/{campaign_id}", response_model=CampaignOut)
+@router.get("/{campaign_id}", response_model=CampaignOut, responses=problems(404, 422))
 async def get_campaign(campaign_id: uuid.UUID, org_id: OrgId, sessions: SessionsDep) -> CampaignOut:
     """The campaign, its shares counted by status and network, and the reach read back."""
     async with sessions() as session:

@@ -1,0 +1,40 @@
+"""An account's credentials, in one place: sealed at rest under a key ring, opened only where
+the network is called, refreshed under a row lock, erased when consent is withdrawn, each change
+of consent recorded in the ledger.
+
+    python -m chorus.common.credentials reseal     # after putting a new key first
+"""
+
+from chorus.common.credentials.consent import record_consent
+from chorus.common.credentials.keyring import (
+    Credentials,
+    InvalidCredentialsKey,
+    Keyring,
+    new_key,
+)
+from chorus.common.credentials.store import (
+    AccountTaken,
+    AccountUnavailable,
+    ConnectedAccount,
+    connect_account,
+    erase_credentials,
+    refresh_credentials,
+    remote_key,
+    reseal_all,
+)
+
+__all__ = [
+    "AccountTaken",
+    "AccountUnavailable",
+    "ConnectedAccount",
+    "Credentials",
+    "InvalidCredentialsKey",
+    "Keyring",
+    "connect_account",
+    "erase_credentials",
+    "new_key",
+    "record_consent",
+    "refresh_credentials",
+    "remote_key",
+    "reseal_all",
+]

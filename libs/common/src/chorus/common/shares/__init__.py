@@ -1,0 +1,66 @@
+"""The share's lifecycle, owned here and nowhere else: every change of a share's status is one
+of these functions, each in the caller's transaction, each writing the events it implies
+(`SharePublished`, `ShareFailed`, `CampaignCompleted`) to the outbox.
+
+    planned -> queued -> publishing -> published | failed | cancelled
+       ^          |          |
+       +----------+----------+   delayed (retry, rate limit) or taken back (lost) -> planned
+
+    stage_campaign      scheduler: a campaign's shares, set-based
+    due_shares, mark_released           scheduler: release when due
+    claim_many, still_wanted            publisher: intent before the call, a check just before it
+    record_outcomes                     publisher: published / failed / delayed / cancelled
+    replan_stale                        scheduler: lost attempts and messages, bounded
+    cancel_open_shares                  consent withdrawn, colleague left
+"""
+
+from chorus.common.kinds import (
+    OPEN_SHARE_STATUSES,
+    TERMINAL_SHARE_STATUSES,
+    CampaignStatus,
+    ShareStatus,
+)
+from chorus.common.shares.claims import Claim, ClaimedShare, claim_many, still_wanted
+from chorus.common.shares.completion import settle_campaigns
+from chorus.common.shares.outcomes import (
+    Cancelled,
+    Delayed,
+    Failed,
+    Outcome,
+    Published,
+    record_outcomes,
+)
+from chorus.common.shares.planning import (
+    NEXT_DUE,
+    DueShare,
+    cancel_open_shares,
+    due_shares,
+    mark_released,
+    replan_stale,
+    stage_campaign,
+)
+
+__all__ = [
+    "NEXT_DUE",
+    "OPEN_SHARE_STATUSES",
+    "TERMINAL_SHARE_STATUSES",
+    "CampaignStatus",
+    "Cancelled",
+    "Claim",
+    "ClaimedShare",
+    "Delayed",
+    "DueShare",
+    "Failed",
+    "Outcome",
+    "Published",
+    "ShareStatus",
+    "cancel_open_shares",
+    "claim_many",
+    "due_shares",
+    "mark_released",
+    "record_outcomes",
+    "replan_stale",
+    "settle_campaigns",
+    "stage_campaign",
+    "still_wanted",
+]

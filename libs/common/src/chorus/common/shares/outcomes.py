@@ -1,0 +1,187 @@
+"""Recording what an attempt came to: published, failed, delayed (a wait or a retry later),
+cancelled. Many attempts' outcomes are written in one transaction, one statement per kind, each
+only while its attempt still holds the claim; the events they imply go to the outbox with them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chorus.common.messages import Observation, ShareFailed, SharePublished
+from chorus.common.outbox import add_events
+from chorus.common.shares.claims import Claim
+from chorus.common.shares.completion import settle_campaigns
+
+__all__ = ["Cancelled", "Delayed", "Failed", "Outcome", "Published", "record_outcomes"]
+
+REASON_LIMIT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    claim: Claim
+    remote_id: str
+    url: str | None
+    observed: Observation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    claim: Claim
+    reason: str
+    # Network attempts this outcome spent (0 when no request left, e.g. unreadable credentials).
+    spent: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delayed:
+    """Back to `planned` until `until`: a retry after a transient failure, or a rate-limit
+    wait. The share waits in the database, never on a held message."""
+
+    claim: Claim
+    until: datetime
+    reason: str
+    spent: int
+    rate_limited: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    claim: Claim
+    reason: str
+
+
+Outcome = Published | Failed | Delayed | Cancelled
+
+_PUBLISHED = text(
+    """
+    UPDATE shares s SET status = 'published', remote_id = v.remote_id, remote_url = v.url,
+        published_at = now(), reason = NULL, lease_until = NULL, updated_at = now()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:tokens AS uuid[]), CAST(:remote_ids AS text[]),
+                CAST(:urls AS text[])) AS v(id, token, remote_id, url)
+    WHERE s.id = v.id AND s.claim_token = v.token AND s.status = 'publishing'
+    RETURNING s.id, s.published_at
+    """
+)
+_FAILED = text(
+    """
+    UPDATE shares s SET status = v.status, reason = v.reason, attempts = s.attempts + v.spent,
+        lease_until = NULL, updated_at = now()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:tokens AS uuid[]), CAST(:statuses AS text[]),
+                CAST(:reasons AS text[]), CAST(:spent AS int[]))
+         AS v(id, token, status, reason, spent)
+    WHERE s.id = v.id AND s.claim_token = v.token AND s.status = 'publishing'
+    RETURNING s.id
+    """
+)
+_DELAYED = text(
+    """
+    UPDATE shares s SET status = 'planned', planned_at = v.until, reason = v.reason,
+        attempts = s.attempts + v.spent, rate_waits = s.rate_waits + v.waited,
+        claim_token = NULL, lease_until = NULL, updated_at = now()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:tokens AS uuid[]), CAST(:untils AS timestamptz[]),
+                CAST(:reasons AS text[]), CAST(:spent AS int[]), CAST(:waited AS int[]))
+         AS v(id, token, until, reason, spent, waited)
+    WHERE s.id = v.id AND s.claim_token = v.token AND s.status = 'publishing'
+    RETURNING s.id
+    """
+)
+
+
+def _reason(reason: str) -> str:
+    return reason[:REASON_LIMIT]
+
+
+async def record_outcomes(*, session: AsyncSession, outcomes: Sequence[Outcome]) -> list[bool]:
+    """Record each outcome in the caller's transaction; True where it was recorded, False
+    where its attempt no longer held the claim (another took the share over)."""
+    recorded: set[uuid.UUID] = set()
+    published = [o for o in outcomes if isinstance(o, Published)]
+    if published:
+        rows = await session.execute(
+            _PUBLISHED,
+            {
+                "ids": [o.claim.share_id for o in published],
+                "tokens": [o.claim.token for o in published],
+                "remote_ids": [o.remote_id for o in published],
+                "urls": [o.url for o in published],
+            },
+        )
+        at: dict[uuid.UUID, datetime] = {row.id: row.published_at for row in rows}
+        recorded.update(at)
+        await add_events(
+            session,
+            [
+                SharePublished(
+                    share_id=o.claim.share_id,
+                    org_id=o.claim.org_id,
+                    campaign_id=o.claim.campaign_id,
+                    account_id=o.claim.account_id,
+                    network=o.claim.network,
+                    remote_id=o.remote_id,
+                    published_at=at[o.claim.share_id],
+                    observed=o.observed,
+                )
+                for o in published
+                if o.claim.share_id in at
+            ],
+        )
+    ended = [o for o in outcomes if isinstance(o, Failed | Cancelled)]
+    if ended:
+        ids = set(
+            await session.scalars(
+                _FAILED,
+                {
+                    "ids": [o.claim.share_id for o in ended],
+                    "tokens": [o.claim.token for o in ended],
+                    "statuses": ["failed" if isinstance(o, Failed) else "cancelled" for o in ended],
+                    "reasons": [_reason(o.reason) for o in ended],
+                    "spent": [o.spent if isinstance(o, Failed) else 0 for o in ended],
+                },
+            )
+        )
+        recorded.update(ids)
+        await add_events(
+            session,
+            [
+                ShareFailed(
+                    share_id=o.claim.share_id,
+                    org_id=o.claim.org_id,
+                    campaign_id=o.claim.campaign_id,
+                    network=o.claim.network,
+                    reason=_reason(o.reason),
+                )
+                for o in ended
+                if isinstance(o, Failed) and o.claim.share_id in ids
+            ],
+        )
+    delayed = [o for o in outcomes if isinstance(o, Delayed)]
+    if delayed:
+        recorded.update(
+            await session.scalars(
+                _DELAYED,
+                {
+                    "ids": [o.claim.share_id for o in delayed],
+                    "tokens": [o.claim.token for o in delayed],
+                    "untils": [o.until for o in delayed],
+                    "reasons": [_reason(o.reason) for o in delayed],
+                    "spent": [o.spent for o in delayed],
+                    "waited": [int(o.rate_limited) for o in delayed],
+                },
+            )
+        )
+    await settle_campaigns(
+        session,
+        {
+            o.claim.campaign_id
+            for o in outcomes
+            if not isinstance(o, Delayed) and o.claim.share_id in recorded
+        },
+    )
+    return [o.claim.share_id in recorded for o in outcomes]

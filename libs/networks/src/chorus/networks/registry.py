@@ -1,0 +1,39 @@
+"""The networks Chorus can post to: every subpackage of `chorus.networks` that exports a
+`SPEC`. Adding a network is adding a folder; nothing here names one."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+
+from chorus.common.kinds import Network
+from chorus.networks.base import NetworkSpec
+
+__all__ = ["publishable", "spec_for", "specs"]
+
+
+@functools.cache
+def specs() -> dict[Network, NetworkSpec]:
+    """Every network folder's spec, by network."""
+    import chorus.networks as package
+
+    found: dict[Network, NetworkSpec] = {}
+    for module in pkgutil.iter_modules(package.__path__):
+        if not module.ispkg:
+            continue
+        spec = getattr(importlib.import_module(f"{package.__name__}.{module.name}"), "SPEC", None)
+        if isinstance(spec, NetworkSpec):
+            if spec.network in found:
+                raise RuntimeError(f"two folders declare {spec.network.value}")
+            found[spec.network] = spec
+    return found
+
+
+def spec_for(network: Network) -> NetworkSpec:
+    """The spec of `network`; KeyError for a network with no folder."""
+    return specs()[network]
+
+
+def publishable() -> frozenset[Network]:
+    return frozenset(specs())
