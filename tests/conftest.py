@@ -3,7 +3,6 @@ test session in a temporary folder on loopback ports. If they cannot start, the 
 
 from __future__ import annotations
 
-import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -37,8 +36,8 @@ class Servers:
 
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
+    # mkdtemp's folder is 0700, like a clone in root's home: the servers must cope.
     root = Path(tempfile.mkdtemp(prefix="chorus-test-"))
-    os.chmod(root, 0o755)
     with (
         LocalPostgres(root=root / "postgres", durable=False) as pg,
         LocalRabbitMQ(root=root / "rabbitmq") as mq,

@@ -63,7 +63,6 @@ class Stack:
     # -- servers ---------------------------------------------------------------------------
     def start_servers(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root, 0o755)  # PostgreSQL runs as its own account when we are root.
         postgres = LocalPostgres(root=self.root / "postgres", durable=self.durable)
         if self.pg_port is not None:
             postgres.port = self.pg_port
