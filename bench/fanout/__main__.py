@@ -27,7 +27,7 @@ import httpx
 import psutil
 
 from bench.fanout.baseline import bare_publish_consume
-from bench.fanout.seed import seed
+from chorus.devstack.seeding import organisation_id, seed
 from chorus.devstack.stack import Stack
 
 
@@ -111,7 +111,7 @@ def main() -> None:
     with Stack(root=root, durable=True) as stack:
         stack.start_all()
         key = stack.create_organisation("Bench")
-        org_id = asyncio.run(_org_id(stack))
+        org_id = asyncio.run(organisation_id(stack.database_url, "Bench"))
         asyncio.run(
             seed(
                 database_url=stack.database_url,
@@ -144,19 +144,6 @@ def main() -> None:
         + f" (total {1000 * sum(cpu.values()) / count:.2f}; the run had {os.cpu_count()} cores)"
     )
     print(f"ratio: {chorus_rate / baseline_rate:.2f}")
-
-
-async def _org_id(stack: Stack) -> uuid.UUID:
-    import asyncpg
-
-    from chorus.common.wakeup import asyncpg_dsn
-
-    connection = await asyncpg.connect(asyncpg_dsn(stack.database_url))
-    try:
-        org_id: uuid.UUID = await connection.fetchval("SELECT id FROM organisations LIMIT 1")
-    finally:
-        await connection.close()
-    return org_id
 
 
 if __name__ == "__main__":

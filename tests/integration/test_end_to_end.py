@@ -172,7 +172,7 @@ async def test_sigterm_drains_a_publisher_and_nothing_is_lost(stack: Stack, api_
         await http.post(f"{stack.sim_url}/_sim/faults", json={"latency_ms": 0})
 
 
-async def test_broker_restart_mid_campaign_loses_and_duplicates_nothing(
+async def test_broker_crash_mid_campaign_loses_and_duplicates_nothing(
     stack: Stack, api_key: str
 ) -> None:
     assert stack.rabbitmq is not None
@@ -180,14 +180,14 @@ async def test_broker_restart_mid_campaign_loses_and_duplicates_nothing(
     message = "Broker restart test"
     campaign_id = await _campaign(stack, api_key, message)
     await eventually(lambda: _sim_posts(stack, message), until=lambda p: len(p) >= 30, timeout=60)
-    stack.rabbitmq.stop()
+    stack.rabbitmq.kill()  # SIGKILL: no goodbye to any client
     stack.rabbitmq.start()  # same ports and data: durable quorum queues come back
     await _assert_each_posted_once(stack, api_key, campaign_id, message)
     await _set_latency(stack, 0)
     assert all(s.alive() for s in stack.services.values())
 
 
-async def test_database_restart_mid_campaign_loses_and_duplicates_nothing(
+async def test_database_crash_mid_campaign_loses_and_duplicates_nothing(
     stack: Stack, api_key: str
 ) -> None:
     assert stack.postgres is not None
@@ -195,7 +195,7 @@ async def test_database_restart_mid_campaign_loses_and_duplicates_nothing(
     message = "Database restart test"
     campaign_id = await _campaign(stack, api_key, message)
     await eventually(lambda: _sim_posts(stack, message), until=lambda p: len(p) >= 30, timeout=60)
-    stack.postgres.stop()
+    stack.postgres.stop(mode="immediate")  # a crash: recovery from the WAL at start
     stack.postgres.start()
     await _assert_each_posted_once(stack, api_key, campaign_id, message)
     await _set_latency(stack, 0)

@@ -183,9 +183,11 @@ class LocalPostgres:
         except (OSError, ValueError, IndexError):
             return None
 
-    def stop(self) -> None:
+    def stop(self, *, mode: str = "fast") -> None:
+        """`mode="immediate"` is a crash: no checkpoint, clients cut off, recovery at the next
+        start, as after a power loss."""
         if (self._data / "postmaster.pid").exists():
-            self._run(str(_bin_dir() / "pg_ctl"), "-D", str(self._data), "-m", "fast", "-w", "stop")
+            self._run(str(_bin_dir() / "pg_ctl"), "-D", str(self._data), "-m", mode, "-w", "stop")
 
     def __enter__(self) -> LocalPostgres:
         return self.start()

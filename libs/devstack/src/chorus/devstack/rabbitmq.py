@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,10 +93,23 @@ class LocalRabbitMQ:
         )
         return self
 
+    def kill(self) -> None:
+        """Crash the node (SIGKILL, no goodbye to anyone); `start` brings it back on the same
+        ports and data, as a restarted pod would."""
+        if self._proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait(timeout=30)
+            self._proc = None
+        self._kill_epmd()
+
     def stop(self) -> None:
         if self._proc is not None:
             stop_process(self._proc, timeout=30)
             self._proc = None
+        self._kill_epmd()
+
+    def _kill_epmd(self) -> None:
         # epmd outlives the node; it runs on our private port, so only ours is stopped.
         subprocess.run(
             ["epmd", "-kill"],

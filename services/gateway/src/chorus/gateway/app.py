@@ -4,6 +4,7 @@ tests build the same app over their own servers."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
@@ -12,7 +13,11 @@ from chorus.common.credentials import Keyring
 from chorus.common.db import Database
 from chorus.common.health import database_ok
 from chorus.common.ops import add_ops_routes
-from chorus.gateway.problems import install_problem_handlers, problem_response
+from chorus.gateway.problems import (
+    install_problem_handlers,
+    problem_media_type,
+    problem_response,
+)
 from chorus.gateway.routes import ambassadors, campaigns
 
 __all__ = ["create_app"]
@@ -33,6 +38,7 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(campaigns.router)
     app.include_router(ambassadors.router)
+    _document_problems_as_sent(app)
 
     async def health() -> dict[str, bool]:
         return {"database": await database_ok(db), **(extra_health() if extra_health else {})}
@@ -56,3 +62,14 @@ def create_app(
         return await call_next(request)
 
     return app
+
+
+def _document_problems_as_sent(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problem_media_type(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -17,6 +17,7 @@ __all__ = [
     "Problem",
     "ProblemDetail",
     "install_problem_handlers",
+    "problem_media_type",
     "problem_response",
     "problems",
 ]
@@ -74,15 +75,27 @@ BODY_PROBLEMS = (400, 411, 413, 415, 422)
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for the problem statuses a route can answer (401 and 500 always)."""
+    """OpenAPI `responses` for the problem statuses a route can answer (401 and 500 always).
+    They are served as application/problem+json: `problem_media_type` fixes the document."""
     return {
-        status: {
-            "model": ProblemDetail,
-            "description": _WHEN[status],
-            "content": {"application/problem+json": {"schema": ProblemDetail.model_json_schema()}},
-        }
+        status: {"model": ProblemDetail, "description": _WHEN[status]}
         for status in sorted({401, 500, *statuses})
     }
+
+
+PROBLEM_REF = "#/components/schemas/ProblemDetail"
+
+
+def problem_media_type(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Document problem responses under the media type they are sent with."""
+    for path in openapi.get("paths", {}).values():
+        for operation in path.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                schema = content.get("application/json", {}).get("schema", {})
+                if schema.get("$ref") == PROBLEM_REF:
+                    content["application/problem+json"] = content.pop("application/json")
+    return openapi
 
 
 class Problem(Exception):

@@ -55,6 +55,11 @@ class _NotWanted(Exception):
         self.reason = reason
 
 
+class _OurOwnFailure(Exception):
+    """Our database failed us mid-attempt (not the network): nothing was sent, no attempt is
+    spent, and the error goes to the consumer, which hands the message back."""
+
+
 class Attempts:
     def __init__(
         self,
@@ -96,6 +101,8 @@ class Attempts:
                 result = await self._look_up_or_post(share, access, post)
         except _NotWanted as exc:
             return None if exc.reason == "claim lost" else Cancelled(claim, exc.reason)
+        except _OurOwnFailure as exc:
+            raise exc.__cause__ or exc from None
         except RateLimited as exc:
             return self._rate_limited(share, exc)
         except TransientFailure as exc:
@@ -131,7 +138,10 @@ class Attempts:
                 log.info("share %s was already posted as %s", share.claim.share_id, found.remote_id)
                 return found
         # Consent withdrawn or the campaign cancelled since the claim: not posted.
-        reason = await self._still_wanted(share.claim)
+        try:
+            reason = await self._still_wanted(share.claim)
+        except Exception as exc:
+            raise _OurOwnFailure() from exc
         if reason is not None:
             raise _NotWanted(reason)
         with NETWORK_REQUEST_SECONDS.labels(network, "post").time():

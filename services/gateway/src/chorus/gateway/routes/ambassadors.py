@@ -19,7 +19,23 @@ ExternalId = Annotated[
 ]
 
 
-@router.put("/{external_id}", response_model=AmbassadorOut, responses=problems(*BODY_PROBLEMS))
+@router.put(
+    "/{external_id}",
+    response_model=AmbassadorOut,
+    responses={
+        200: {
+            "description": "The colleague, created or updated.",
+            "links": {
+                "ConnectAccount": {
+                    "operationId": "connect_account",
+                    "parameters": {"external_id": "$request.path.external_id"},
+                }
+            },
+        },
+        **problems(*BODY_PROBLEMS),
+    },
+    operation_id="upsert_ambassador",
+)
 async def upsert_ambassador(
     external_id: ExternalId, body: AmbassadorIn, org_id: OrgId, sessions: SessionsDep
 ) -> AmbassadorOut:
@@ -30,7 +46,9 @@ async def upsert_ambassador(
         )
 
 
-@router.get("", response_model=list[AmbassadorOut], responses=problems(422))
+@router.get(
+    "", response_model=list[AmbassadorOut], responses=problems(422), operation_id="list_ambassadors"
+)
 async def get_ambassadors(
     org_id: OrgId,
     sessions: SessionsDep,
@@ -48,8 +66,21 @@ async def get_ambassadors(
     status_code=201,
     responses={
         200: {"model": AccountOut, "description": "The account was already connected: updated."},
+        201: {
+            "description": "Connected.",
+            "links": {
+                "DisconnectAccount": {
+                    "operationId": "disconnect_account",
+                    "parameters": {
+                        "external_id": "$request.path.external_id",
+                        "account_id": "$response.body#/id",
+                    },
+                }
+            },
+        },
         **problems(404, 409, *BODY_PROBLEMS),
     },
+    operation_id="connect_account",
 )
 async def connect_account(
     external_id: ExternalId,
@@ -76,7 +107,10 @@ async def connect_account(
 
 
 @router.delete(
-    "/{external_id}/accounts/{account_id}", status_code=204, responses=problems(404, 422)
+    "/{external_id}/accounts/{account_id}",
+    status_code=204,
+    responses=problems(404, 422),
+    operation_id="disconnect_account",
 )
 async def disconnect_account(
     external_id: ExternalId, account_id: uuid.UUID, org_id: OrgId, sessions: SessionsDep

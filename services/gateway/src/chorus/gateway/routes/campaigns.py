@@ -24,8 +24,18 @@ router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
             "model": CampaignOut,
             "description": "A retry with the same Idempotency-Key and body: the first campaign.",
         },
+        201: {
+            "description": "Accepted: its shares are staged next.",
+            "links": {
+                "GetCampaign": {
+                    "operationId": "get_campaign",
+                    "parameters": {"campaign_id": "$response.body#/id"},
+                }
+            },
+        },
         **problems(*BODY_PROBLEMS),
     },
+    operation_id="create_campaign",
 )
 async def post_campaign(
     body: CampaignIn,
@@ -53,7 +63,12 @@ async def post_campaign(
         return await campaign_report(session=session, org_id=org_id, campaign_id=campaign_id)
 
 
-@router.get("/{campaign_id}", response_model=CampaignOut, responses=problems(404, 422))
+@router.get(
+    "/{campaign_id}",
+    response_model=CampaignOut,
+    responses=problems(404, 422),
+    operation_id="get_campaign",
+)
 async def get_campaign(campaign_id: uuid.UUID, org_id: OrgId, sessions: SessionsDep) -> CampaignOut:
     """The campaign, its shares counted by status and network, and the reach read back."""
     async with sessions() as session:
