@@ -48,3 +48,17 @@ def test_bad_configuration_is_refused_clearly(service: str, env: dict[str, str],
     assert "chorus: configuration error:" in result.stderr
     assert says in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_default_connection_budget_fits_postgresql_defaults() -> None:
+    """The README's budget: each process holds at most pool + overflow connections, plus one
+    LISTEN connection where it relays an outbox or releases shares. `make run`'s four
+    processes and an operator's command must fit in PostgreSQL's default 100 connections,
+    less the 3 it reserves for superusers."""
+    from chorus.common.settings import DatabaseSettings
+
+    defaults = DatabaseSettings(database_url="postgresql+asyncpg://u:p@h/db")
+    per_process = defaults.database_pool_size + defaults.database_max_overflow
+    listeners = {"gateway": 1, "scheduler": 1, "publisher": 1, "metrics": 0}
+    total = sum(per_process + n for n in listeners.values()) + per_process  # + one command
+    assert total <= 100 - 3, total
