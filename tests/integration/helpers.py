@@ -13,6 +13,16 @@ from chorus.common.bus import Bus
 
 T = TypeVar("T")
 
+# For stacks that are crashed under load: a short claim lease (and attempt deadlines under it),
+# a frequent sweep and a quick eye for lost messages keep the wait after a crash short.
+FAULT_ENV = {
+    "CHORUS_NETWORK_DEADLINE_SECONDS": "2",
+    "CHORUS_ATTEMPT_DEADLINE_SECONDS": "3",
+    "CHORUS_CLAIM_LEASE_SECONDS": "8",
+    "CHORUS_SWEEP_SECONDS": "1",
+    "CHORUS_QUEUED_AFTER_SECONDS": "20",
+}
+
 
 async def eventually(
     probe: Callable[[], Awaitable[T]],

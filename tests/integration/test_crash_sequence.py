@@ -19,7 +19,7 @@ import pytest
 
 from chorus.devstack.seeding import organisation_id, seed
 from chorus.devstack.stack import Stack
-from tests.integration.helpers import eventually
+from tests.integration.helpers import FAULT_ENV, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -33,14 +33,7 @@ BOUND_AFTER_LAST_CRASH = 150.0
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     root = Path(tempfile.mkdtemp(prefix="chorus-crash-"))
-    env = {
-        "CHORUS_NETWORK_DEADLINE_SECONDS": "2",
-        "CHORUS_ATTEMPT_DEADLINE_SECONDS": "3",
-        "CHORUS_CLAIM_LEASE_SECONDS": "8",
-        "CHORUS_SWEEP_SECONDS": "1",
-        "CHORUS_QUEUED_AFTER_SECONDS": "20",
-    }
-    with Stack(root=root, durable=True, service_env=env) as running:
+    with Stack(root=root, durable=True, service_env=FAULT_ENV) as running:
         running.start_all()
         yield running
 

@@ -19,7 +19,7 @@ import pytest
 
 from chorus.devstack.__main__ import create_campaign_curl
 from chorus.devstack.stack import Stack
-from tests.integration.helpers import eventually
+from tests.integration.helpers import FAULT_ENV, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -29,15 +29,7 @@ SHARES = 300
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     root = Path(tempfile.mkdtemp(prefix="chorus-e2e-"))
-    # A shorter claim lease (and attempt deadlines under it) and a frequent sweep keep the
-    # wait after a kill short.
-    env = {
-        "CHORUS_GAUGE_REFRESH_SECONDS": "0.5",
-        "CHORUS_NETWORK_DEADLINE_SECONDS": "2",
-        "CHORUS_ATTEMPT_DEADLINE_SECONDS": "3",
-        "CHORUS_CLAIM_LEASE_SECONDS": "8",
-        "CHORUS_SWEEP_SECONDS": "1",
-    }
+    env = {**FAULT_ENV, "CHORUS_GAUGE_REFRESH_SECONDS": "0.5"}
     with Stack(root=root, service_env=env) as running:
         running.start_all()
         yield running
