@@ -24,6 +24,7 @@ from chorus.metrics.handlers import MetricsHandlers
 from chorus.netsim import SimState
 from chorus.networks.mastodon import SPEC, MastodonClient
 from chorus.publisher.handlers import PublisherHandlers
+from chorus.publisher.media import ImageFetcher
 from tests.factories import Org, network_http, share_rows, stage_campaign
 
 pytestmark = pytest.mark.integration
@@ -43,6 +44,7 @@ async def _published(
         keyring=keyring,
         claim_lease=timedelta(minutes=1),
         attempt_deadline=timedelta(seconds=30),
+        images=ImageFetcher(net, max_bytes=SPEC.max_image_bytes),
     )
     for share in await share_rows(db, campaign_id):
         await publisher.share_requested(

@@ -38,10 +38,11 @@ async def test_post_returns_the_status_id_and_the_rate_budget(
 ) -> None:
     client = MastodonClient(sim_net)
     account = await _account(sim_http)
-    result = await client.post(account=account, post=_post("hi"), key="k")
+    result = await client.post(account=account, post=_post("hi"), media=(), key="k")
     assert result.remote_id in sim_state.posts
-    assert result.budget is not None and result.budget.remaining == 299
-    assert result.budget.reset_at is not None and result.budget.reset_at > datetime.now(UTC)
+    assert [b.remaining for b in result.budgets] == [299]
+    reset_at = result.budgets[0].reset_at
+    assert reset_at is not None and reset_at > datetime.now(UTC)
 
 
 async def test_same_idempotency_key_gives_the_same_post(
@@ -49,8 +50,8 @@ async def test_same_idempotency_key_gives_the_same_post(
 ) -> None:
     client = MastodonClient(sim_net)
     account = await _account(sim_http)
-    first = await client.post(account=account, post=_post("hi"), key="k")
-    again = await client.post(account=account, post=_post("hi"), key="k")
+    first = await client.post(account=account, post=_post("hi"), media=(), key="k")
+    again = await client.post(account=account, post=_post("hi"), media=(), key="k")
     assert again.remote_id == first.remote_id
     assert len(sim_state.posts) == 1
 
@@ -62,7 +63,7 @@ async def test_429_is_rate_limited_until_the_networks_reset(
     account = await _account(sim_http)
     await sim_http.post("/_sim/faults", json={"next": ["429"]})
     with pytest.raises(RateLimited) as caught:
-        await client.post(account=account, post=_post("hi"), key="k")
+        await client.post(account=account, post=_post("hi"), media=(), key="k")
     assert caught.value.until > datetime.now(UTC)
 
 
@@ -73,19 +74,23 @@ async def test_5xx_is_transient_and_401_is_permanent(
     account = await _account(sim_http)
     await sim_http.post("/_sim/faults", json={"next": ["503"]})
     with pytest.raises(TransientFailure):
-        await client.post(account=account, post=_post("hi"), key="k")
+        await client.post(account=account, post=_post("hi"), media=(), key="k")
     revoked = _access(account.base_url, "revoked")
     with pytest.raises(PermanentFailure, match="invalid"):
-        await client.post(account=revoked, post=_post("hi"), key="k")
+        await client.post(account=revoked, post=_post("hi"), media=(), key="k")
 
 
 async def test_too_long_text_is_permanent(
     sim_http: httpx.AsyncClient, sim_net: NetworkHttp
 ) -> None:
     client = MastodonClient(sim_net)
-    with pytest.raises(PermanentFailure, match="character limit"):
+    # The instance's own limit (/api/v2/instance) is checked before anything is sent.
+    with pytest.raises(PermanentFailure, match="allows 500"):
         await client.post(
-            account=await _account(sim_http), post=RenderedPost("x" * 501, LINK), key="k"
+            account=await _account(sim_http),
+            post=RenderedPost("x" * 501, LINK),
+            media=(),
+            key="k",
         )
 
 
@@ -94,7 +99,7 @@ async def test_counts_and_followers_read_back(
 ) -> None:
     client = MastodonClient(sim_net)
     account = await _account(sim_http, followers=321)
-    posted = await client.post(account=account, post=_post("hi"), key="k")
+    posted = await client.post(account=account, post=_post("hi"), media=(), key="k")
     assert posted.observed is not None and posted.observed.author_followers == 321
     await sim_http.post(f"/_sim/posts/{posted.remote_id}/counts", json={"likes": 4, "reshares": 2})
     counts = await client.read_counts(account=account, remote_ids=[posted.remote_id, "404"])
@@ -111,7 +116,7 @@ async def test_many_posts_are_read_in_batches(
     client = MastodonClient(sim_net)
     account = await _account(sim_http)
     ids = [
-        (await client.post(account=account, post=_post(f"n{i}"), key=f"k{i}")).remote_id
+        (await client.post(account=account, post=_post(f"n{i}"), media=(), key=f"k{i}")).remote_id
         for i in range(25)
     ]
     counts = await client.read_counts(account=account, remote_ids=ids)
@@ -131,7 +136,7 @@ async def test_timeout_after_sending_is_ambiguous() -> None:
         raise httpx.ReadTimeout("no answer", request=request)
 
     with pytest.raises(TransientFailure) as caught:
-        await _mock(handler).post(account=ACCOUNT, post=_post("hi"), key="k")
+        await _mock(handler).post(account=ACCOUNT, post=_post("hi"), media=(), key="k")
     assert caught.value.ambiguous
 
 
@@ -140,7 +145,7 @@ async def test_connection_refused_is_not_ambiguous() -> None:
         raise httpx.ConnectError("refused", request=request)
 
     with pytest.raises(TransientFailure) as caught:
-        await _mock(handler).post(account=ACCOUNT, post=_post("hi"), key="k")
+        await _mock(handler).post(account=ACCOUNT, post=_post("hi"), media=(), key="k")
     assert not caught.value.ambiguous
 
 
@@ -150,7 +155,7 @@ async def test_a_malformed_success_answer_is_ambiguous_not_a_crash(body: bytes) 
         return httpx.Response(200, content=body)
 
     with pytest.raises(TransientFailure) as caught:
-        await _mock(handler).post(account=ACCOUNT, post=_post("hi"), key="k")
+        await _mock(handler).post(account=ACCOUNT, post=_post("hi"), media=(), key="k")
     assert caught.value.ambiguous
 
 
@@ -159,7 +164,7 @@ async def test_429_without_reset_header_still_waits() -> None:
         return httpx.Response(429, json={"error": "Too many requests"})
 
     with pytest.raises(RateLimited) as caught:
-        await _mock(handler).post(account=ACCOUNT, post=_post("hi"), key="k")
+        await _mock(handler).post(account=ACCOUNT, post=_post("hi"), media=(), key="k")
     assert (caught.value.until - datetime.now(UTC)).total_seconds() > 30
 
 
@@ -195,8 +200,8 @@ async def test_find_post_matches_the_rendered_status(
     since = datetime.now(UTC)
     link = "https://example.com/a/very/long/path/that/mastodon/cuts/for/display?x=1&y=2"
     post = _post("Fish & chips <today>\nline two", link)
-    posted = await client.post(account=account, post=post, key="k")
-    await client.post(account=account, post=_post("something else", link), key="k2")
+    posted = await client.post(account=account, post=post, media=(), key="k")
+    await client.post(account=account, post=_post("something else", link), media=(), key="k2")
     found = await client.find_post(account=account, post=post, since=since)
     assert found is not None and found.remote_id == posted.remote_id
     never = _post("never posted")
@@ -210,9 +215,9 @@ async def test_find_post_pages_back_to_the_attempt_and_no_further(
     account = await _account(sim_http)
     since = datetime.now(UTC)
     share = _post("the share")
-    target = await client.post(account=account, post=share, key="k")
+    target = await client.post(account=account, post=share, media=(), key="k")
     for i in range(60):  # posted since: the share is on the second page
-        await client.post(account=account, post=_post(f"later {i}"), key=f"k{i}")
+        await client.post(account=account, post=_post(f"later {i}"), media=(), key=f"k{i}")
     found = await client.find_post(account=account, post=share, since=since)
     assert found is not None and found.remote_id == target.remote_id
     assert sim_state.requests["mastodon.account_statuses"] == 2

@@ -23,6 +23,7 @@ from chorus.common.shares import Delayed, record_outcomes
 from chorus.netsim import SimState
 from chorus.networks.mastodon import SPEC, MastodonClient
 from chorus.publisher.handlers import PublisherHandlers
+from chorus.publisher.media import ImageFetcher
 from tests.factories import Org, network_http, share_rows, stage_campaign
 
 pytestmark = pytest.mark.integration
@@ -41,6 +42,7 @@ def _handlers(
         keyring=keyring,
         claim_lease=LEASE,
         attempt_deadline=timedelta(seconds=deadline),
+        images=ImageFetcher(sim_net, max_bytes=SPEC.max_image_bytes),
     )
 
 

@@ -1,21 +1,37 @@
 """The failure taxonomy, in one place: what a handler or a network client may raise, and what
 the caller does about it.
 
-- `RateLimited`: the network said wait. Not a failure: the share is delayed, no retry is spent.
+- `RateLimited`: the network said wait. Not a failure: the share is delayed, no retry is spent,
+  and the wait is shared by every publisher (per account, or per app: `scope`).
 - `TransientFailure`: may work later (5xx, connection error, timeout). Retried with backoff
   up to a limit, then the share fails with the reason.
-- `PermanentFailure`: will not work by trying again (401 token revoked, 422 validation). The
-  share fails now, with the reason.
+- `PermanentFailure`: will not work by trying again (422 validation, a post the network
+  refuses). The share fails now, with the network's own reason.
+- `AuthorizationFailure`: the account's authorisation is gone (token revoked, consent
+  withdrawn at the network, refresh refused). The share fails, and the account is marked as
+  needing to be connected again; its other shares are not tried until it is.
+- `TokenExpired`: the access token ran out and the account can refresh it: refresh, then
+  retry the same call once.
 - `MessageRejected`: the bus message itself is unusable. Dead-lettered, never redelivered.
-- `RetryLater`: the message is fine but cannot be handled yet (another attempt at the same
-  share is under way). Handed back to the queue after a pause, without alarm.
+- `RetryLater`: the message is fine but cannot be handled yet. Handed back to the queue after a
+  pause, without alarm.
 """
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
-__all__ = ["MessageRejected", "PermanentFailure", "RateLimited", "RetryLater", "TransientFailure"]
+__all__ = [
+    "AuthorizationFailure",
+    "MessageRejected",
+    "PermanentFailure",
+    "RateLimited",
+    "RateScope",
+    "RetryLater",
+    "TokenExpired",
+    "TransientFailure",
+]
 
 
 class TransientFailure(Exception):
@@ -33,11 +49,33 @@ class PermanentFailure(Exception):
         self.reason = reason
 
 
+class AuthorizationFailure(PermanentFailure):
+    """The account must be connected again before anything is posted for it."""
+
+
+class TokenExpired(Exception):
+    """The access token expired; a refresh (where the account has one) makes the call work."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RateScope(enum.StrEnum):
+    # The colleague's own account (or user token) ran out.
+    ACCOUNT = "account"
+    # Chorus's app on the network ran out, for every colleague at once (X's 24-hour cap).
+    APP = "app"
+
+
 class RateLimited(Exception):
-    def __init__(self, reason: str, *, until: datetime) -> None:
+    def __init__(
+        self, reason: str, *, until: datetime, scope: RateScope = RateScope.ACCOUNT
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.until = until
+        self.scope = scope
 
 
 class MessageRejected(Exception):

@@ -169,6 +169,7 @@ class NetworkHttp:
         params: Any = None,
         json: Any = None,
         data: Any = None,
+        files: Any = None,
         content: bytes | None = None,
         deadline: float | None = None,
     ) -> HttpAnswer:
@@ -187,6 +188,7 @@ class NetworkHttp:
                     params=params,
                     json=json,
                     data=data,
+                    files=files,
                     content=content,
                 )
         except TimeoutError as exc:

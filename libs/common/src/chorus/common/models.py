@@ -41,8 +41,11 @@ __all__ = [
     "LatestMetrics",
     "MetricReadback",
     "MetricSample",
+    "OAuthApp",
+    "OAuthFlow",
     "Organisation",
     "OutboxEvent",
+    "RateHold",
     "Share",
 ]
 
@@ -116,7 +119,7 @@ class Account(Base):
         UniqueConstraint("org_id", "network", "remote_key"),
         CheckConstraint(_in("network", NETWORK_NAMES), name="network"),
         CheckConstraint(_in("mode", ("auto", "review")), name="mode"),
-        CheckConstraint(_in("status", ("connected", "revoked")), name="status"),
+        CheckConstraint(_in("status", ("connected", "needs_reauth", "revoked")), name="status"),
         Index(None, "org_id", "network", postgresql_where=text("status = 'connected'")),
     )
 
@@ -135,9 +138,62 @@ class Account(Base):
     # Fernet ciphertext of the account's Credentials; only chorus.common.credentials opens it.
     credentials: Mapped[bytes] = mapped_column(LargeBinary)
     mode: Mapped[str] = mapped_column(String(16), server_default="auto")
+    # connected; needs_reauth (the network refused its authorisation: the colleague must
+    # connect it again, `status_reason` says why); revoked (disconnected, credentials erased).
     status: Mapped[str] = mapped_column(String(16), server_default="connected")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    # "page" or "profile" where a network has both (Facebook); empty elsewhere.
+    kind: Mapped[str] = mapped_column(String(16), server_default="")
+    # When the authorisation runs out with no way to refresh it (LinkedIn's 60 days): the
+    # colleague is asked to connect again before then.
+    authorized_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
+
+
+class RateHold(Base):
+    """A network said "wait" for an account or for Chorus's whole app: every publisher
+    replica holds that account's (or every account's) shares until `until`."""
+
+    __tablename__ = "rate_holds"
+
+    network: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # "account:<uuid>" or "app".
+    scope_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class OAuthFlow(Base):
+    """A connection under way: the `state` sent to the network, and the PKCE verifier."""
+
+    __tablename__ = "oauth_flows"
+
+    state: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[uuid.UUID] = _org()
+    ambassador_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("ambassadors.id", ondelete="CASCADE")
+    )
+    network: Mapped[str] = mapped_column(String(16))
+    # The Mastodon instance being connected (its own OAuth app); empty elsewhere.
+    instance: Mapped[str] = mapped_column(String(500), server_default="")
+    sealed_verifier: Mapped[bytes] = mapped_column(LargeBinary)
+    return_to: Mapped[str | None] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = _created()
+    used_at: Mapped[datetime | None]
+
+
+class OAuthApp(Base):
+    """Chorus's app on one Mastodon instance, registered the first time a colleague of any
+    organisation connects an account there."""
+
+    __tablename__ = "oauth_apps"
+
+    network: Mapped[str] = mapped_column(String(16), primary_key=True)
+    instance: Mapped[str] = mapped_column(String(500), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(500))
+    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = _created()
 
 
 class ConsentEvent(Base):
@@ -178,6 +234,10 @@ class Campaign(Base):
     url: Mapped[str] = mapped_column(String(2000))
     message: Mapped[str] = mapped_column(Text)
     networks: Mapped[list[str]] = mapped_column(ARRAY(String(16)))
+    # The link card's description where a network's card is built by us (Bluesky, LinkedIn).
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    # [{"url": ..., "alt": ...}]: images the CMS hosts, uploaded to each network.
+    images: Mapped[list[dict[str, str]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     status: Mapped[str] = mapped_column(String(16), server_default="accepted")
     starts_at: Mapped[datetime] = _created()
     idempotency_key: Mapped[str | None] = mapped_column(String(200))

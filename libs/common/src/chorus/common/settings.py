@@ -5,14 +5,17 @@ Built once in `main()` and passed down (never read at import time), so tests pas
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from chorus.common.kinds import Network
 
 __all__ = [
     "BusSettings",
     "CredentialSettings",
     "DatabaseSettings",
     "NetworkAccessSettings",
+    "NetworkApp",
     "ServiceSettings",
 ]
 
@@ -50,6 +53,22 @@ class CredentialSettings(DatabaseSettings):
     )
 
 
+class NetworkApp(BaseModel):
+    """Chorus's app on one network: its OAuth client, and where the network's API lives."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    client_id: str = Field(default="", max_length=500)
+    client_secret: SecretStr = Field(default=SecretStr(""))
+    # Empty: the network's public API and authorisation page (the simulator's in development).
+    api_url: str = Field(default="", max_length=500)
+    auth_url: str = Field(default="", max_length=500)
+    # The API version pinned for the network (LinkedIn-Version, the Graph API's vNN.0).
+    version: str = Field(default="", max_length=20, pattern=r"^[A-Za-z0-9.]*$")
+    # LinkedIn: the app is an approved partner and may refresh tokens.
+    refresh_allowed: bool = False
+
+
 class NetworkAccessSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHORUS_", extra="ignore", frozen=True)
 
@@ -64,6 +83,11 @@ class NetworkAccessSettings(BaseSettings):
     )
     network_max_response_bytes: int = Field(
         default=1 << 20, ge=4096, le=64 << 20, description="The largest answer read from one."
+    )
+    network_apps: dict[Network, NetworkApp] = Field(
+        default_factory=dict,
+        description='Chorus\'s app on each network, as JSON: {"x": {"client_id": "...", '
+        '"client_secret": "...", "api_url": "", "auth_url": "", "version": ""}}.',
     )
 
 

@@ -3,13 +3,18 @@ client, later its OAuth flow, exported as a `NetworkSpec` that the registry find
 
     spec = spec_for(Network.MASTODON)
     post = spec.render(Content(message=..., url=...))
-    client = spec.client(http)
+    client = spec.client(http, app_for(spec, settings.network_apps.get(network)))
 """
 
 from chorus.networks.base import (
     AccountAccess,
+    AppCredentials,
+    ConnectedIdentity,
+    Connector,
     Content,
     Idempotency,
+    Image,
+    MediaFile,
     NetworkClient,
     NetworkSpec,
     PostCounts,
@@ -18,12 +23,17 @@ from chorus.networks.base import (
     ReadbackScope,
     RenderedPost,
 )
-from chorus.networks.registry import publishable, spec_for, specs
+from chorus.networks.registry import app_for, publishable, spec_for, specs
 
 __all__ = [
     "AccountAccess",
+    "AppCredentials",
+    "ConnectedIdentity",
+    "Connector",
     "Content",
     "Idempotency",
+    "Image",
+    "MediaFile",
     "NetworkClient",
     "NetworkSpec",
     "PostCounts",
@@ -31,6 +41,7 @@ __all__ = [
     "RateBudget",
     "ReadbackScope",
     "RenderedPost",
+    "app_for",
     "publishable",
     "spec_for",
     "specs",

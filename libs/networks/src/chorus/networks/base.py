@@ -1,22 +1,31 @@
 """What every network folder provides, so the gateway, the publisher and the metrics service
-stay generic: a `NetworkSpec` (its rules and limits) and a client (its API)."""
+stay generic: a `NetworkSpec` (its rules and limits), a client (its API) and, where the network
+has one, a way to connect an account (`Connector`: OAuth 2, or an app password)."""
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from chorus.common.credentials import Credentials
+from chorus.common.failures import RateScope
 from chorus.common.http import NetworkHttp
 from chorus.common.kinds import Network
 
 __all__ = [
     "AccountAccess",
+    "AppCredentials",
+    "ConnectedIdentity",
+    "Connector",
     "Content",
     "Idempotency",
+    "Image",
+    "LinkCard",
+    "MediaFile",
     "NetworkClient",
     "NetworkSpec",
     "PostCounts",
@@ -28,12 +37,30 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
+class Image:
+    """An image of a campaign, where the CMS hosts it."""
+
+    url: str
+    alt: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Content:
     """What a campaign says, before any network's rendering."""
 
     message: str
     url: str
     title: str = ""
+    # The link card's description, where the client builds the card itself.
+    description: str = ""
+    images: tuple[Image, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCard:
+    url: str
+    title: str
+    description: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +70,18 @@ class RenderedPost:
 
     text: str
     link: str
+    # Built by us where the network does not build it (Bluesky, LinkedIn).
+    card: LinkCard | None = None
+    images: tuple[Image, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFile:
+    """An image's bytes, fetched once by the publisher, uploaded by each account's client."""
+
+    data: bytes
+    mime: str
+    alt: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +92,8 @@ class AccountAccess:
     credentials: Credentials
     handle: str = ""
     remote_account_id: str | None = None
+    # "page" or "profile" where a network has both (Facebook); empty elsewhere.
+    kind: str = ""
 
     @property
     def token(self) -> str:
@@ -69,6 +110,7 @@ class RateBudget:
     limit: int | None
     remaining: int | None
     reset_at: datetime | None
+    scope: RateScope = RateScope.ACCOUNT
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +132,27 @@ class PostCounts:
 class PostResult:
     remote_id: str
     url: str | None
-    budget: RateBudget | None = None
+    # Every budget the network's answer reported (per account, per app).
+    budgets: tuple[RateBudget, ...] = ()
     # What the network's answer to the post already said about it, if anything.
     observed: PostCounts | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AppCredentials:
+    """Chorus's own app on a network (OAuth client), from settings."""
+
+    client_id: str
+    client_secret: str
+    # Where the network's API and OAuth live (the simulator's in development).
+    api_url: str
+    auth_url: str = ""
+    # The API version pinned in settings (LinkedIn-Version, Graph API vNN.0).
+    version: str = ""
+    refresh_allowed: bool = False
+
+    def __repr__(self) -> str:
+        return f"AppCredentials(client_id={self.client_id!r}, api_url={self.api_url!r})"
 
 
 class Idempotency(enum.Enum):
@@ -116,9 +176,17 @@ class ReadbackScope(enum.Enum):
 
 
 class NetworkClient(Protocol):
-    async def post(self, *, account: AccountAccess, post: RenderedPost, key: str) -> PostResult:
-        """Post as `account`, sending `key` where the network deduplicates by it; raises the
-        failures of `chorus.common.failures`."""
+    async def post(
+        self,
+        *,
+        account: AccountAccess,
+        post: RenderedPost,
+        media: Sequence[MediaFile],
+        key: str,
+    ) -> PostResult:
+        """Post as `account`, with `media` uploaded through the network's own flow, sending
+        `key` where the network deduplicates by it; raises the failures of
+        `chorus.common.failures` (TokenExpired where a refresh would help)."""
         ...
 
     async def find_post(
@@ -137,6 +205,48 @@ class NetworkClient(Protocol):
 
     async def read_followers(self, *, account: AccountAccess) -> int | None:
         """The account's followers (potential reach), or None where the network hides them."""
+        ...
+
+    async def refresh(self, *, account: AccountAccess) -> Credentials:
+        """New credentials from the account's refresh token; AuthorizationFailure where there
+        is none or the network refuses it (the colleague must connect again)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectedIdentity:
+    """What connecting an account gave: who it is and how to act as it."""
+
+    handle: str
+    base_url: str
+    remote_account_id: str
+    credentials: Credentials
+    kind: str = ""
+    # When the authorisation runs out with no way to refresh it (LinkedIn's 60 days).
+    authorized_until: datetime | None = None
+    # Whether the network's id (not the handle) says which remote account this is.
+    known_by_id: bool = True
+
+
+class Connector(Protocol):
+    """How a colleague connects an account, without Chorus's users handling their secrets."""
+
+    def authorization_url(
+        self, *, app: AppCredentials, redirect_uri: str, state: str, code_challenge: str
+    ) -> str:
+        """Where to send the colleague's browser (OAuth 2 authorization code, with PKCE)."""
+        ...
+
+    async def exchange(
+        self,
+        *,
+        http: NetworkHttp,
+        app: AppCredentials,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str,
+    ) -> list[ConnectedIdentity]:
+        """The accounts the authorization gave (Facebook: each page the colleague manages)."""
         ...
 
 
@@ -159,6 +269,30 @@ class NetworkSpec:
     reports: frozenset[str]
     render: Callable[[Content], RenderedPost]
     problems: Callable[[Content], list[str]]
-    client: Callable[[NetworkHttp], NetworkClient]
+    client: Callable[[NetworkHttp, AppCredentials | None], NetworkClient]
+    # How an account is connected (None: only by the development route that takes a token).
+    connector: Connector | None = None
+    # Where Chorus registers its app on each server the first time a colleague connects there
+    # (Mastodon): (http, instance URL, redirect URI) -> the app on that instance.
+    register_app: Callable[[NetworkHttp, str, str], Awaitable[AppCredentials]] | None = None
+    # Or, where the network has app passwords (Bluesky): (http, service, identifier,
+    # password) -> the connected identity. The password is used once and never stored.
+    password_sign_in: (
+        Callable[[NetworkHttp, str, str, str], Awaitable[ConnectedIdentity]] | None
+    ) = None
+    # The network's public API, authorisation page and pinned version, unless settings say.
+    api_url: str = ""
+    auth_url: str = ""
+    version: str = ""
     # Extra rules on a connected account's handle, if any (None: fine).
     handle_problem: Callable[[str], str | None] = field(default=lambda _handle: None)
+    # Account kinds Chorus may not post to (a Facebook profile): their shares are manual,
+    # with this link for the colleague to share by hand.
+    manual_link: Callable[[str, Content], str | None] = field(default=lambda _kind, _c: None)
+    # Most images per post, and bytes per image.
+    max_images: int = 4
+    max_image_bytes: int = 5 << 20
+    # Where the network lets us name the record (Bluesky): the name of a share's record, from
+    # values fixed before it was staged (its campaign's creation time and its own id), so
+    # every attempt writes the same record. None: the share's idempotency key is sent.
+    record_key: Callable[[datetime, uuid.UUID], str] | None = None

@@ -8,9 +8,10 @@ import importlib
 import pkgutil
 
 from chorus.common.kinds import Network
-from chorus.networks.base import NetworkSpec
+from chorus.common.settings import NetworkApp
+from chorus.networks.base import AppCredentials, NetworkSpec
 
-__all__ = ["publishable", "spec_for", "specs"]
+__all__ = ["app_for", "publishable", "spec_for", "specs"]
 
 
 @functools.cache
@@ -37,3 +38,19 @@ def spec_for(network: Network) -> NetworkSpec:
 
 def publishable() -> frozenset[Network]:
     return frozenset(specs())
+
+
+def app_for(spec: NetworkSpec, configured: NetworkApp | None) -> AppCredentials | None:
+    """Chorus's app on `spec`'s network: settings first, the network's public addresses where
+    settings leave them empty. None where no app is configured (Mastodon registers one per
+    instance; Bluesky needs none)."""
+    if configured is None or not configured.client_id:
+        return None
+    return AppCredentials(
+        client_id=configured.client_id,
+        client_secret=configured.client_secret.get_secret_value(),
+        api_url=configured.api_url or spec.api_url,
+        auth_url=configured.auth_url or spec.auth_url,
+        version=configured.version or spec.version,
+        refresh_allowed=configured.refresh_allowed,
+    )

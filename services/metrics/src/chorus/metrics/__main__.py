@@ -18,7 +18,7 @@ from chorus.metrics.collector import Collector
 from chorus.metrics.gauges import run_gauges
 from chorus.metrics.handlers import MetricsHandlers
 from chorus.metrics.settings import MetricsSettings
-from chorus.networks import specs
+from chorus.networks import app_for, specs
 
 
 async def serve(settings: MetricsSettings, keyring: Keyring, stop: asyncio.Event) -> None:
@@ -29,7 +29,10 @@ async def serve(settings: MetricsSettings, keyring: Keyring, stop: asyncio.Event
     wakeup = Wakeup(None, "readbacks")
     collector = Collector(
         db=db,
-        clients={network: spec.client(http) for network, spec in specs().items()},
+        clients={
+            network: spec.client(http, app_for(spec, settings.network_apps.get(network)))
+            for network, spec in specs().items()
+        },
         keyring=keyring,
         wakeup=wakeup,
         batch_size=settings.readback_batch,

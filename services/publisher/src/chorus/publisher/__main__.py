@@ -15,8 +15,9 @@ from chorus.common.messages import ShareRequested
 from chorus.common.outbox import OutboxRelay
 from chorus.common.topology import publisher_queue
 from chorus.common.worker import serve_worker
-from chorus.networks import spec_for
+from chorus.networks import app_for, spec_for
 from chorus.publisher.handlers import PublisherHandlers
+from chorus.publisher.media import ImageFetcher
 from chorus.publisher.settings import PublisherSettings
 
 
@@ -29,10 +30,11 @@ async def serve(settings: PublisherSettings, keyring: Keyring, stop: asyncio.Eve
     handlers = PublisherHandlers(
         db=db,
         spec=spec,
-        client=spec.client(http),
+        client=spec.client(http, app_for(spec, settings.network_apps.get(settings.network))),
         keyring=keyring,
         claim_lease=timedelta(seconds=settings.claim_lease_seconds),
         attempt_deadline=timedelta(seconds=settings.attempt_deadline_seconds),
+        images=ImageFetcher(http, max_bytes=spec.max_image_bytes),
     )
     consumer = Consumer(
         bus=bus,

@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from chorus.common.batching import Batcher
-from chorus.common.credentials import Keyring
+from chorus.common.credentials import (
+    AccountUnavailable,
+    Credentials,
+    Keyring,
+    mark_needs_reauth,
+    refresh_credentials,
+)
 from chorus.common.db import Database
-from chorus.common.failures import MessageRejected
+from chorus.common.failures import AuthorizationFailure, MessageRejected
 from chorus.common.messages import ShareRequested
+from chorus.common.ratelimits import Hold, HoldQuery, active_holds, hold
 from chorus.common.shares import (
     Claim,
     ClaimedShare,
@@ -29,7 +36,8 @@ from chorus.common.shares import (
 )
 from chorus.common.telemetry import SHARES_OUTCOMES
 from chorus.networks import NetworkClient, NetworkSpec
-from chorus.publisher.attempt import Attempts
+from chorus.publisher.attempt import AccountHooks, Attempts, Renew
+from chorus.publisher.media import ImageFetcher
 
 __all__ = ["PublisherHandlers"]
 
@@ -53,8 +61,10 @@ class PublisherHandlers:
         keyring: Keyring,
         claim_lease: timedelta,
         attempt_deadline: timedelta,
+        images: ImageFetcher,
     ) -> None:
         self.db = db
+        self.keyring = keyring
         self.claim_lease = claim_lease
         self.network = spec.network
         self._claims: Batcher[tuple[uuid.UUID, uuid.UUID], ClaimedShare | None] = Batcher(
@@ -62,13 +72,51 @@ class PublisherHandlers:
         )
         self._wanted: Batcher[Claim, str | None] = Batcher(flush=self._still_wanted)
         self._outcomes: Batcher[Outcome, bool] = Batcher(flush=self._record_many)
+        self._held: Batcher[HoldQuery, tuple[datetime, str] | None] = Batcher(
+            flush=self._active_holds
+        )
+        self._holds: Batcher[Hold, None] = Batcher(flush=self._hold_many)
         self.attempts = Attempts(
             spec=spec,
             client=client,
             keyring=keyring,
             deadline=attempt_deadline,
             still_wanted=self._wanted.submit,
+            accounts=AccountHooks(
+                held=self._held.submit,
+                hold=self._holds.submit,
+                refresh=self._refresh,
+                needs_reauth=self._needs_reauth,
+            ),
+            images=images,
         )
+
+    async def _active_holds(
+        self, queries: Sequence[HoldQuery]
+    ) -> list[tuple[datetime, str] | None]:
+        async with self.db.sessions() as session:
+            return await active_holds(session=session, queries=queries)
+
+    async def _hold_many(self, holds: Sequence[Hold]) -> list[None]:
+        async with self.db.sessions.begin() as session:
+            await hold(session=session, holds=holds)
+        return [None] * len(holds)
+
+    async def _refresh(self, share: ClaimedShare, renew: Renew) -> Credentials:
+        try:
+            return await refresh_credentials(
+                db=self.db,
+                keyring=self.keyring,
+                account_id=share.claim.account_id,
+                seen=share.sealed_credentials,
+                renew=renew,
+            )
+        except AccountUnavailable as exc:
+            raise AuthorizationFailure(str(exc)) from exc
+
+    async def _needs_reauth(self, account_id: uuid.UUID, reason: str) -> None:
+        async with self.db.sessions.begin() as session:
+            await mark_needs_reauth(session=session, account_id=account_id, reason=reason)
 
     async def _claim_many(
         self, requests: Sequence[tuple[uuid.UUID, uuid.UUID]]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, text, update
@@ -26,6 +27,7 @@ __all__ = [
     "ConnectedAccount",
     "connect_account",
     "erase_credentials",
+    "mark_needs_reauth",
     "refresh_credentials",
     "remote_key",
     "reseal_all",
@@ -40,9 +42,13 @@ class AccountUnavailable(Exception):
     """The account was disconnected (consent withdrawn) while we were about to use it."""
 
 
-def remote_key(*, base_url: str, handle: str) -> str:
-    """Which remote account this is, however it was typed: `social.example/alice`."""
+def remote_key(*, base_url: str, handle: str, stable_id: str | None = None) -> str:
+    """Which remote account this is, however it was typed: `social.example/alice`, or by the
+    network's own id where the account was connected through the network (handles change;
+    Facebook page names are not unique): `api.x.com/id:1234`."""
     host = (urlsplit(base_url).hostname or "").lower().rstrip(".")
+    if stable_id:
+        return f"{host}/id:{stable_id}"
     return f"{host}/{handle.strip().lstrip('@').lower()}"
 
 
@@ -65,10 +71,16 @@ async def connect_account(
     credentials: Credentials,
     mode: str,
     actor: str,
+    kind: str = "",
+    authorized_until: datetime | None = None,
+    by_network: bool = False,
 ) -> ConnectedAccount:
     """Connect (or reconnect, with fresh credentials) a colleague's account, and record the
-    consent it means. Raises AccountTaken if another colleague has it connected."""
-    key = remote_key(base_url=base_url, handle=handle)
+    consent it means. Raises AccountTaken if another colleague has it connected. `by_network`:
+    the network itself said who this is (OAuth), so its id identifies the account."""
+    key = remote_key(
+        base_url=base_url, handle=handle, stable_id=remote_account_id if by_network else None
+    )
     existing = await session.scalar(
         select(Account)
         .where(Account.org_id == org_id, Account.network == network.value)
@@ -89,6 +101,9 @@ async def connect_account(
         "credentials": keyring.seal(credentials),
         "mode": mode,
         "status": "connected",
+        "status_reason": None,
+        "kind": kind,
+        "authorized_until": authorized_until,
     }
     account = await session.scalar(
         insert(Account)
@@ -142,6 +157,19 @@ async def erase_credentials(
         session=session, org_id=org_id, account_ids=[account.id], reason=reason
     )
     return True
+
+
+async def mark_needs_reauth(*, session: AsyncSession, account_id: uuid.UUID, reason: str) -> bool:
+    """The network refused the account's authorisation (revoked, or a refresh refused): it
+    takes no shares until the colleague connects it again. Its credentials are kept sealed
+    (a reconnect replaces them). False if it was not connected."""
+    changed = await session.scalar(
+        update(Account)
+        .where(Account.id == account_id, Account.status == "connected")
+        .values(status="needs_reauth", status_reason=reason[:500], updated_at=func.now())
+        .returning(Account.id)
+    )
+    return changed is not None
 
 
 _LOCKED = text("SELECT credentials, status FROM accounts WHERE id = :id FOR UPDATE")

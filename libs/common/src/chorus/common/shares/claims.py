@@ -49,6 +49,16 @@ class ClaimedShare:
     remote_account_id: str | None
     sealed_credentials: bytes
     account_connected: bool
+    # connected, needs_reauth or revoked; and why, where the network refused it.
+    account_status: str
+    account_status_reason: str | None
+    account_kind: str
+    description: str
+    # (url, alt) of each campaign image.
+    images: tuple[tuple[str, str], ...]
+    # Fixed before the share was staged: with the share's id, it names the share's record
+    # where the network lets us choose (Bluesky's record key).
+    campaign_created_at: datetime
     # When a request for this share may first have left, and whether that was before this
     # claim (a retry: the post may already exist).
     first_attempt_at: datetime
@@ -71,7 +81,8 @@ _CLAIM = text(
     RETURNING s.id, s.org_id, s.campaign_id, s.account_id, s.network, s.claim_token,
               s.idempotency_key, s.attempts, s.rate_waits, c.title, c.message, c.url,
               a.handle, a.base_url, a.remote_account_id, a.credentials,
-              a.status = 'connected' AS account_connected,
+              a.status = 'connected' AS account_connected, a.status AS account_status,
+              a.status_reason, a.kind, c.description, c.images, c.created_at AS campaign_created_at,
               s.first_attempt_at, s.first_attempt_at < now() AS attempted_before
     """
 )
@@ -108,6 +119,16 @@ async def claim_many(
             remote_account_id=row.remote_account_id,
             sealed_credentials=row.credentials,
             account_connected=row.account_connected,
+            account_status=row.account_status,
+            account_status_reason=row.status_reason,
+            account_kind=row.kind,
+            description=row.description,
+            images=tuple(
+                (str(i.get("url", "")), str(i.get("alt", "")))
+                for i in (row.images or [])
+                if isinstance(i, dict)
+            ),
+            campaign_created_at=row.campaign_created_at,
             first_attempt_at=row.first_attempt_at,
             attempted_before=row.attempted_before,
         )

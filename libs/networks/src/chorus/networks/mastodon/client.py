@@ -8,11 +8,26 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chorus.common.failures import PermanentFailure, RateLimited, TransientFailure
+from chorus.common.credentials import Credentials
+from chorus.common.failures import (
+    AuthorizationFailure,
+    PermanentFailure,
+    RateLimited,
+    TransientFailure,
+)
 from chorus.common.http import HttpAnswer, NetworkHttp
-from chorus.networks.answers import count_of, optional_url, remote_id_of
-from chorus.networks.base import AccountAccess, PostCounts, PostResult, RateBudget, RenderedPost
+from chorus.networks.answers import count_of, iso_time, json_object, optional_url, remote_id_of
+from chorus.networks.base import (
+    AccountAccess,
+    AppCredentials,
+    MediaFile,
+    PostCounts,
+    PostResult,
+    RateBudget,
+    RenderedPost,
+)
 from chorus.networks.mastodon.matching import same_post
+from chorus.networks.mastodon.text import MAX_CHARACTERS, status_length
 
 __all__ = ["BATCH_SIZE", "MastodonClient"]
 
@@ -42,17 +57,6 @@ def _counts(status: Any) -> PostCounts:
     )
 
 
-def iso_time(raw: object) -> datetime | None:
-    """Mastodon's ISO-8601 times (`...Z`, sometimes with microseconds), as aware datetimes."""
-    if not isinstance(raw, str) or not raw:
-        return None
-    try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _int_header(answer: HttpAnswer, name: str) -> int | None:
     try:
         return int(answer.headers[name])
@@ -60,13 +64,15 @@ def _int_header(answer: HttpAnswer, name: str) -> int | None:
         return None
 
 
-def _budget(answer: HttpAnswer) -> RateBudget | None:
+def _budget(answer: HttpAnswer) -> tuple[RateBudget, ...]:
     if "X-RateLimit-Limit" not in answer.headers:
-        return None
-    return RateBudget(
-        limit=_int_header(answer, "X-RateLimit-Limit"),
-        remaining=_int_header(answer, "X-RateLimit-Remaining"),
-        reset_at=iso_time(answer.headers.get("X-RateLimit-Reset")),
+        return ()
+    return (
+        RateBudget(
+            limit=_int_header(answer, "X-RateLimit-Limit"),
+            remaining=_int_header(answer, "X-RateLimit-Remaining"),
+            reset_at=iso_time(answer.headers.get("X-RateLimit-Reset")),
+        ),
     )
 
 
@@ -90,7 +96,10 @@ def _raise_for_failure(answer: HttpAnswer, *, sent: bool) -> None:
         raise RateLimited(detail, until=until or datetime.now(UTC) + _DEFAULT_RATE_WAIT)
     if status >= 500:
         raise TransientFailure(detail, ambiguous=sent)
-    # 401 revoked token, 403, 404, 422 validation: retrying the same request cannot help.
+    if status == 401:
+        # Mastodon's tokens do not expire: a 401 is a revoked token (or app).
+        raise AuthorizationFailure(detail)
+    # 403, 404, 422 validation: retrying the same request cannot help.
     raise PermanentFailure(detail)
 
 
@@ -102,18 +111,90 @@ def _auth(account: AccountAccess) -> dict[str, str]:
     return {"Authorization": f"Bearer {account.token}"}
 
 
+# Media processing: how often, and how many times, a 202 upload is asked about.
+_MEDIA_POLL_SECONDS = 0.5
+_MEDIA_POLLS = 20
+# An instance's limits are read once an hour at most.
+_INSTANCE_TTL = timedelta(hours=1)
+_RETRY_LIMITS = timedelta(minutes=1)
+
+
 class MastodonClient:
     """`MastodonClient(http)`; one per process."""
 
-    def __init__(self, http: NetworkHttp) -> None:
+    def __init__(self, http: NetworkHttp, app: AppCredentials | None = None) -> None:
         self._http = http
+        # base URL -> (max characters, read at)
+        self._limits: dict[str, tuple[int, datetime]] = {}
+
+    async def max_characters(self, account: AccountAccess) -> int:
+        """The instance's own limit (`/api/v2/instance`), 500 where it does not say."""
+        cached = self._limits.get(account.base_url)
+        now = datetime.now(UTC)
+        if cached is not None and now - cached[1] < _INSTANCE_TTL:
+            return cached[0]
+        try:
+            answer = await self._get(account, "/api/v2/instance")
+        except (TransientFailure, PermanentFailure):
+            # Unknown for now: the default, asked again in a minute. The post itself says
+            # whether the instance is reachable.
+            self._limits[account.base_url] = (MAX_CHARACTERS, now - _INSTANCE_TTL + _RETRY_LIMITS)
+            return MAX_CHARACTERS
+        limit = MAX_CHARACTERS
+        if answer.status_code == 200:
+            try:
+                value = json_object(answer)["configuration"]["statuses"]["max_characters"]
+                limit = count_of(value) or MAX_CHARACTERS
+            except (ValueError, KeyError, TypeError):
+                pass
+        self._limits[account.base_url] = (limit, now)
+        return limit
+
+    async def _upload(self, account: AccountAccess, media: MediaFile) -> str:
+        answer = await self._http.request(
+            NAME,
+            "POST",
+            _url(account, "/api/v2/media"),
+            effect=False,  # an unattached upload is never shown
+            headers=_auth(account),
+            data={"description": media.alt} if media.alt else None,
+            files={"file": ("image", media.data, media.mime)},
+        )
+        _raise_for_failure(answer, sent=False)
+        try:
+            media_id = remote_id_of(json_object(answer)["id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TransientFailure("mastodon answered an upload without a media id") from exc
+        # 202: still processing; the status can only use it once it is 200.
+        polls = 0
+        while answer.status_code == 202:
+            polls += 1
+            if polls > _MEDIA_POLLS:
+                raise TransientFailure("mastodon is still processing the image")
+            await asyncio.sleep(_MEDIA_POLL_SECONDS)
+            answer = await self._get(account, f"/api/v1/media/{media_id}")
+            _raise_for_failure(answer, sent=False)
+        return media_id
 
     async def _get(self, account: AccountAccess, path: str, params: Any = None) -> HttpAnswer:
         return await self._http.request(
             NAME, "GET", _url(account, path), effect=False, headers=_auth(account), params=params
         )
 
-    async def post(self, *, account: AccountAccess, post: RenderedPost, key: str) -> PostResult:
+    async def post(
+        self, *, account: AccountAccess, post: RenderedPost, media: Sequence[MediaFile], key: str
+    ) -> PostResult:
+        limit = await self.max_characters(account)
+        length = status_length(post.text)
+        if length > limit:
+            raise PermanentFailure(
+                f"mastodon: the post is {length} characters; {account.base_url} allows {limit}"
+            )
+        body: dict[str, Any] = {"status": post.text, "visibility": "public"}
+        if media:
+            body["media_ids"] = list(
+                await asyncio.gather(*(self._upload(account, m) for m in media))
+            )
         answer = await self._http.request(
             NAME,
             "POST",
@@ -122,7 +203,7 @@ class MastodonClient:
             # Mastodon returns the original status for a key it saw in the last hour, so a
             # redelivered share never becomes a second post.
             headers={**_auth(account), "Idempotency-Key": key},
-            json={"status": post.text, "visibility": "public"},
+            json=body,
         )
         _raise_for_failure(answer, sent=True)
         try:
@@ -140,7 +221,7 @@ class MastodonClient:
         return PostResult(
             remote_id=remote_id,
             url=optional_url(body.get("url")),
-            budget=_budget(answer),
+            budgets=_budget(answer),
             observed=observed,
         )
 
@@ -170,7 +251,7 @@ class MastodonClient:
                     return PostResult(
                         remote_id=remote_id,
                         url=optional_url(status.get("url")),
-                        budget=_budget(answer),
+                        budgets=_budget(answer),
                     )
             created = [c for c in (iso_time(s.get("created_at")) for s in statuses) if c]
             # Newest first: a page reaching before `since` means the post was never made.
@@ -232,3 +313,7 @@ class MastodonClient:
             return count_of(followers)
         except ValueError as exc:
             raise TransientFailure("mastodon followers_count is not a count") from exc
+
+    async def refresh(self, *, account: AccountAccess) -> Credentials:
+        # Mastodon's tokens do not expire; there is nothing to refresh with.
+        raise AuthorizationFailure("mastodon: the token no longer works; connect again")
