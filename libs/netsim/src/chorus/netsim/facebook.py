@@ -22,7 +22,7 @@ from chorus.netsim.facebook_answers import (
     usage,
 )
 from chorus.netsim.facebook_auth import facebook_auth_router
-from chorus.netsim.facebook_nodes import node_json
+from chorus.netsim.facebook_nodes import account_json, post_json
 from chorus.netsim.forms import Upload, read_body
 from chorus.netsim.state import SimAccount, SimState
 
@@ -255,7 +255,7 @@ def facebook_router(state: SimState) -> APIRouter:
             "created_time",
         }
         posts = state.network_posts("facebook", page.id)[:limit]
-        data = [node_json(state, post=p, fields=fields) for p in posts]
+        data = [post_json(p, fields) for p in posts]
         return JSONResponse({"data": data}, headers=caller.headers)
 
     @router.get("/{version}/{node_id}")
@@ -270,11 +270,11 @@ def facebook_router(state: SimState) -> APIRouter:
             post = state.posts.get(post_id)
             if post is None or post.network != "facebook" or post.account_id != page_id:
                 return missing(node_id, caller.headers)
-            answer = node_json(state, post=post, fields=fields or {"message", "created_time"})
+            answer = post_json(post, fields or {"message", "created_time"})
             return JSONResponse(answer, headers=caller.headers)
         account = resolve(caller, node_id)
         if account is not None:
-            answer = node_json(state, account=account, fields=fields or {"name"})
+            answer = account_json(account, fields or {"name"})
             return JSONResponse(answer, headers=caller.headers)
         media = state.media.get(node_id)
         if media is not None and media.network == "facebook":

@@ -6,21 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from chorus.netsim.facebook_answers import graph_time
-from chorus.netsim.state import Post, SimAccount, SimState
+from chorus.netsim.state import Post, SimAccount
 
-__all__ = ["node_json"]
+__all__ = ["account_json", "post_json"]
 
 
-def node_json(
-    state: SimState,
-    *,
-    fields: set[str],
-    post: Post | None = None,
-    account: SimAccount | None = None,
-) -> dict[str, Any]:
-    if post is not None:
-        return _post(post, fields)
-    assert account is not None
+def account_json(account: SimAccount, fields: set[str]) -> dict[str, Any]:
     answer: dict[str, Any] = {"id": account.id}
     if "name" in fields:
         answer["name"] = account.username
@@ -31,7 +22,7 @@ def node_json(
     return answer
 
 
-def _post(post: Post, fields: set[str]) -> dict[str, Any]:
+def post_json(post: Post, fields: set[str]) -> dict[str, Any]:
     answer: dict[str, Any] = {"id": f"{post.account_id}_{post.id}"}
     if "message" in fields and post.text:
         answer["message"] = post.text
