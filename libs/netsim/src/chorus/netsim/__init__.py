@@ -1,4 +1,5 @@
-"""The network simulator: the networks' documented contracts over HTTP, for development, tests
+"""The network simulator: Mastodon, X, LinkedIn and Facebook Pages as their documented contracts
+over HTTP (with consent pages and token exchanges), for development, tests
 and benchmarks. Records every post so a test can count duplicates."""
 
 from chorus.netsim.app import create_app

@@ -5,21 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import html
-import json
 import re
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
+from chorus.netsim.forms import listed, read_body
+from chorus.netsim.mastodon_auth import mastodon_auth_router
+from chorus.netsim.mastodon_media import MAX_MEDIA, mastodon_media_router, media_json
 from chorus.netsim.state import Post, SimAccount, SimState
 
 __all__ = ["MAX_CHARACTERS", "mastodon_router"]
 
-MAX_CHARACTERS = 500
+MAX_CHARACTERS = 500  # the default; `/_sim/limits` sets `mastodon_max_characters`
 URL_WEIGHT = 23
 # Mastodon's defaults: 300 requests per 5 minutes per account on /api/*, and the `statuses`
 # family at 300 per 3 hours.
@@ -77,7 +78,10 @@ def _content(text: str) -> str:
     )
 
 
-def _status_json(post: Post, account: SimAccount, base: str) -> dict[str, Any]:
+def _status_json(
+    post: Post, account: SimAccount, base: str, state: SimState | None = None
+) -> dict[str, Any]:
+    media = [state.media[m] for m in post.media_ids if m in state.media] if state else []
     return {
         "id": post.id,
         "created_at": post.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -92,7 +96,7 @@ def _status_json(post: Post, account: SimAccount, base: str) -> dict[str, Any]:
         "favourites_count": post.likes,
         "replies_count": post.replies,
         "account": _account_json(account, base),
-        "media_attachments": [],
+        "media_attachments": [media_json(m, base, ready=True) for m in media],
         "mentions": [],
         "tags": [],
         "emojis": [],
@@ -103,6 +107,7 @@ def _status_json(post: Post, account: SimAccount, base: str) -> dict[str, Any]:
 
 def mastodon_router(state: SimState) -> APIRouter:
     router = APIRouter(prefix="/mastodon")
+    router.include_router(mastodon_auth_router(state))
 
     def base(request: Request) -> str:
         return str(request.base_url).rstrip("/") + "/mastodon"
@@ -111,8 +116,10 @@ def mastodon_router(state: SimState) -> APIRouter:
         header = request.headers.get("authorization", "")
         if not header.lower().startswith("bearer "):
             return None
-        account = state.by_token.get(header[7:].strip())
-        return account if account and account.network == "mastodon" else None
+        found = state.lookup(header[7:].strip(), "mastodon")
+        return found if isinstance(found, SimAccount) else None
+
+    router.include_router(mastodon_media_router(state, authenticate))
 
     def rate_headers(
         account: SimAccount, bucket: str, limit: int, period: float
@@ -146,19 +153,22 @@ def mastodon_router(state: SimState) -> APIRouter:
         if fault in ("500", "503"):
             return _error(int(fault), "Internal server error")
         try:
-            form = await _body(request)
+            form = await read_body(request)
         except ClientDisconnect:
             # The client left before sending its body: nothing is stored, nobody to answer.
             return _error(400, "client disconnected")
-        text = form.get("status")
-        if not isinstance(text, str) or not text.strip():
+        text = form.get("status", "")
+        media_ids = [str(m) for m in listed(form, "media_ids")]
+        if not isinstance(text, str) or (not text.strip() and not media_ids):
             return _error(422, "Validation failed: Text can't be blank", headers)
-        if len(_URL.sub("x" * URL_WEIGHT, text)) > MAX_CHARACTERS:
+        limit = state.limits.mastodon_max_characters
+        if len(_URL.sub("x" * URL_WEIGHT, text)) > limit:
             return _error(
-                422,
-                f"Validation failed: Text character limit of {MAX_CHARACTERS} exceeded",
-                headers,
+                422, f"Validation failed: Text character limit of {limit} exceeded", headers
             )
+        refused = _media_problem(state, account, media_ids)
+        if refused:
+            return _error(422, refused, headers)
         key = request.headers.get("idempotency-key")
         known = key and state.remembered(
             account_id=account.id, key=key, retention=IDEMPOTENCY_SECONDS
@@ -168,14 +178,18 @@ def mastodon_router(state: SimState) -> APIRouter:
             post = state.posts[known]
         else:
             post = state.add_post(
-                network="mastodon", account=account, text=text, idempotency_key=key
+                network="mastodon",
+                account=account,
+                text=text,
+                idempotency_key=key,
+                media_ids=media_ids,
             )
             if key:
                 state.remember(account_id=account.id, key=key, post_id=post.id)
         if fault == "timeout":
             # Stored, but the client never hears back in time: the ambiguous outcome.
             await asyncio.sleep(state.faults.hang_seconds)
-        return JSONResponse(_status_json(post, account, base(request)), headers=headers)
+        return JSONResponse(_status_json(post, account, base(request), state), headers=headers)
 
     @router.get("/api/v1/statuses")
     async def get_statuses(request: Request) -> JSONResponse:
@@ -187,7 +201,7 @@ def mastodon_router(state: SimState) -> APIRouter:
         posts = [state.posts[i] for i in ids if i in state.posts]
         return JSONResponse(
             [
-                _status_json(p, state.accounts[p.account_id], base(request))
+                _status_json(p, state.accounts[p.account_id], base(request), state)
                 for p in posts
                 if p.network == "mastodon"
             ]
@@ -199,7 +213,8 @@ def mastodon_router(state: SimState) -> APIRouter:
         post = state.posts.get(status_id)
         if post is None or post.network != "mastodon":
             return _error(404, "Record not found")
-        return JSONResponse(_status_json(post, state.accounts[post.account_id], base(request)))
+        account = state.accounts[post.account_id]
+        return JSONResponse(_status_json(post, account, base(request), state))
 
     @router.get("/api/v1/accounts/verify_credentials")
     async def verify_credentials(request: Request) -> JSONResponse:
@@ -231,7 +246,7 @@ def mastodon_router(state: SimState) -> APIRouter:
             posts = [p for p in posts if int(p.id) < int(max_id)]
         _, headers = rate_headers(account, "api", API_LIMIT, API_PERIOD)
         return JSONResponse(
-            [_status_json(p, account, base(request)) for p in posts[: max(1, limit)]],
+            [_status_json(p, account, base(request), state) for p in posts[: max(1, limit)]],
             headers=headers,
         )
 
@@ -250,8 +265,8 @@ def mastodon_router(state: SimState) -> APIRouter:
                 "title": "Chorus network simulator",
                 "configuration": {
                     "statuses": {
-                        "max_characters": MAX_CHARACTERS,
-                        "max_media_attachments": 4,
+                        "max_characters": state.limits.mastodon_max_characters,
+                        "max_media_attachments": MAX_MEDIA,
                         "characters_reserved_per_url": URL_WEIGHT,
                     }
                 },
@@ -261,13 +276,13 @@ def mastodon_router(state: SimState) -> APIRouter:
     return router
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    """Mastodon takes JSON or form bodies; anything unreadable is treated as empty."""
-    raw = await request.body()
-    if request.headers.get("content-type", "").startswith("application/json"):
-        try:
-            value = json.loads(raw or b"{}")
-        except ValueError:
-            return {}
-        return value if isinstance(value, dict) else {}
-    return {k: v[-1] for k, v in parse_qs(raw.decode(errors="replace")).items()}
+def _media_problem(state: SimState, account: SimAccount, media_ids: list[str]) -> str | None:
+    if len(media_ids) > MAX_MEDIA:
+        return f"Cannot attach more than {MAX_MEDIA} files"
+    for media_id in media_ids:
+        media = state.media.get(media_id)
+        if media is None or media.network != "mastodon" or media.account_id != account.id:
+            return "Validation failed: Media attachments are invalid"
+        if state.now() < media.ready_at:
+            return "Cannot attach files that have not finished processing. Try again in a moment!"
+    return None
