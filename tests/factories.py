@@ -57,10 +57,11 @@ async def make_org(db: Database, *, name: str) -> Org:
 
 
 async def sim_accounts(
-    sim: httpx.AsyncClient, *, count: int, followers: int = 10
+    sim: httpx.AsyncClient, *, count: int, followers: int = 10, network: str = "mastodon"
 ) -> list[dict[str, Any]]:
     response = await sim.post(
-        "/_sim/accounts", json={"count": count, "username": "amb", "followers": followers}
+        "/_sim/accounts",
+        json={"count": count, "username": "amb", "followers": followers, "network": network},
     )
     response.raise_for_status()
     accounts: list[dict[str, Any]] = response.json()
@@ -74,8 +75,11 @@ async def make_accounts(
     keyring: Keyring,
     sim: list[dict[str, Any]],
     status: str = "connected",
+    network: str = "mastodon",
+    credentials: list[Credentials] | None = None,
 ) -> list[uuid.UUID]:
-    """One ambassador per simulator account, each with that Mastodon account connected."""
+    """One ambassador per simulator account, each with that account connected (with the
+    simulator's token, or the given credentials)."""
     ids = []
     async with db.sessions.begin() as session:
         for i, account in enumerate(sim):
@@ -93,11 +97,16 @@ async def make_accounts(
                 .values(
                     org_id=org.id,
                     ambassador_id=ambassador_id,
-                    network="mastodon",
+                    network=network,
                     handle=account["username"],
                     base_url=account["base_url"],
                     remote_key=remote_key(base_url=account["base_url"], handle=account["username"]),
-                    credentials=keyring.seal(Credentials(access_token=account["token"])),
+                    remote_account_id=None if network == "mastodon" else account["id"],
+                    credentials=keyring.seal(
+                        credentials[i]
+                        if credentials
+                        else Credentials(access_token=account["token"])
+                    ),
                     status=status,
                 )
                 .returning(Account.id)
@@ -108,7 +117,12 @@ async def make_accounts(
 
 
 async def make_campaign(
-    db: Database, *, org: Org, message: str = "Hello", networks: tuple[str, ...] = ("mastodon",)
+    db: Database,
+    *,
+    org: Org,
+    message: str = "Hello",
+    networks: tuple[str, ...] = ("mastodon",),
+    images: list[dict[str, str]] | None = None,
 ) -> uuid.UUID:
     async with db.sessions.begin() as session:
         campaign_id: uuid.UUID | None = await session.scalar(
@@ -119,6 +133,7 @@ async def make_campaign(
                 url="https://example.com/a",
                 message=message,
                 networks=list(networks),
+                images=images or [],
             )
             .returning(Campaign.id)
         )
@@ -140,15 +155,19 @@ async def stage_campaign(
     count: int,
     followers: int = 10,
     message: str = "Hello",
+    network: str = "mastodon",
+    images: list[dict[str, str]] | None = None,
 ) -> uuid.UUID:
     """`count` ambassadors with simulator accounts, a campaign, and its shares staged by the
     scheduler's own handler."""
     from chorus.common.messages import CampaignCreated
     from chorus.scheduler.handlers import SchedulerHandlers
 
-    accounts = await sim_accounts(sim, count=count, followers=followers)
-    await make_accounts(db, org=org, keyring=keyring, sim=accounts)
-    campaign_id = await make_campaign(db, org=org, message=message)
+    accounts = await sim_accounts(sim, count=count, followers=followers, network=network)
+    await make_accounts(db, org=org, keyring=keyring, sim=accounts, network=network)
+    campaign_id = await make_campaign(
+        db, org=org, message=message, networks=(network,), images=images
+    )
     await SchedulerHandlers(db=db).campaign_created(
         CampaignCreated(campaign_id=campaign_id, org_id=org.id)
     )

@@ -8,6 +8,7 @@ import pytest
 from chorus.common.addresses import AddressPolicy
 from chorus.common.credentials import Keyring
 from chorus.common.db import Database
+from chorus.common.http import NetworkHttp
 from chorus.gateway.app import create_app
 
 # Names the tests use, as a resolver would answer them (no outside DNS in tests).
@@ -32,10 +33,14 @@ test_resolver.__test__ = False  # type: ignore[attr-defined]
 async def api(clean_db: Database, keyring: Keyring) -> AsyncIterator[httpx.AsyncClient]:
     """The gateway app over the real database, reached in-process, as in production: only
     https and public addresses for accounts."""
+    policy = AddressPolicy(allow_private=False, resolver=test_resolver)
+    http = NetworkHttp(policy=policy, deadline=10, max_bytes=1 << 20)
     app = create_app(
         db=clean_db,
         keyring=keyring,
-        address_policy=AddressPolicy(allow_private=False, resolver=test_resolver),
+        address_policy=policy,
+        network_http=http,
+        allow_raw_tokens=True,
         max_body_bytes=16 * 1024,
     )
     async with httpx.AsyncClient(
@@ -43,3 +48,4 @@ async def api(clean_db: Database, keyring: Keyring) -> AsyncIterator[httpx.Async
         base_url="http://gateway",
     ) as client:
         yield client
+    await http.aclose()

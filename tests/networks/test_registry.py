@@ -45,12 +45,16 @@ def test_adding_a_network_is_adding_a_folder(tmp_path: Path, clean_registry: Non
             """
         )
     )
-    assert Network.LINKEDIN not in publishable()
-    chorus.networks.__path__.append(str(tmp_path / "chorus" / "networks"))
+    assert spec_for(Network.LINKEDIN).label == "LinkedIn"
+    # The package seen with only the new folder in it: the registry finds it by itself.
+    real = list(chorus.networks.__path__)
+    chorus.networks.__path__[:] = [str(tmp_path / "chorus" / "networks")]
     try:
         specs.cache_clear()
         assert spec_for(Network.LINKEDIN).label == "Example"
-        assert Network.LINKEDIN in publishable()
+        assert publishable() == {Network.LINKEDIN}
     finally:
-        chorus.networks.__path__.remove(str(tmp_path / "chorus" / "networks"))
+        chorus.networks.__path__[:] = real
         sys.modules.pop("chorus.networks.examplenet", None)
+    specs.cache_clear()
+    assert publishable() == set(Network)

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from chorus.devstack.processes import port_open
-from chorus.devstack.stack import Stack
+from chorus.devstack.stack import SIMULATED_NETWORKS, Stack
 
 ROOT = Path(__file__).resolve().parents[5]
 
@@ -39,11 +39,17 @@ def run(args: argparse.Namespace) -> int:
         stack.start_servers()
         stack.migrate()
         stack.start_simulator()
-        for name in ("gateway", "scheduler", "publisher", "metrics"):
+        for name in ("gateway", "scheduler", "metrics"):
             print(f"starting {name} ...", flush=True)
             stack.start_service(name)
+        for network in SIMULATED_NETWORKS:
+            print(f"starting the {network} publisher ...", flush=True)
+            stack.start_service("publisher", instance=network, NETWORK=network)
         key = stack.create_organisation("Demo organisation")
-        stack.seed_ambassadors(api_key=key, count=args.ambassadors, followers=250)
+        print("connecting the demo colleagues' accounts ...", flush=True)
+        stack.seed_ambassadors(
+            api_key=key, count=args.ambassadors, followers=250, networks=SIMULATED_NETWORKS
+        )
         _banner(stack, key, args.ambassadors)
         while not stopping.wait(1.0):
             dead = [s.name for s in stack.services.values() if not s.alive()]
@@ -56,13 +62,16 @@ def run(args: argparse.Namespace) -> int:
         stack.stop()
 
 
-def create_campaign_curl(*, gateway_url: str, api_key: str) -> str:
+def create_campaign_curl(
+    *, gateway_url: str, api_key: str, networks: tuple[str, ...] = SIMULATED_NETWORKS
+) -> str:
     """The command `make run` prints; the end-to-end tests run it as printed."""
+    listed = ", ".join(f'"{n}"' for n in networks)
     return (
         f"  curl -s -X POST {gateway_url}/v1/campaigns \\\n"
         f"    -H 'Authorization: Bearer {api_key}' -H 'Content-Type: application/json' \\\n"
         '    -d \'{"title": "Launch", "url": "https://example.com/launch",\n'
-        '         "message": "We shipped!", "networks": ["mastodon"]}\''
+        f'         "message": "We shipped!", "networks": [{listed}]}}\''
     )
 
 
@@ -76,7 +85,9 @@ Chorus is running.
   PostgreSQL    {stack.database_url}
   RabbitMQ      {stack.amqp_url}
   logs          {stack.root}/logs/
-  {ambassadors} demo ambassadors, each with a Mastodon account at the simulator.
+  {ambassadors} demo ambassadors, each with an account on Mastodon, X, LinkedIn and a
+  Facebook Page at the simulator (X, LinkedIn and Facebook connected through their consent
+  pages, as a colleague would).
 
 API key: {key}
 

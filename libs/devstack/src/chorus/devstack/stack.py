@@ -9,6 +9,7 @@ simulator and the four services. Used by `make run`, the integration tests and t
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -22,9 +23,16 @@ from chorus.devstack.postgres import LocalPostgres
 from chorus.devstack.processes import free_port, spawn, stop_process, wait_until
 from chorus.devstack.rabbitmq import LocalRabbitMQ
 
-__all__ = ["SERVICES", "ServiceProcess", "Stack"]
+__all__ = ["OAUTH_NETWORKS", "SERVICES", "SIMULATED_NETWORKS", "ServiceProcess", "Stack"]
 
 SERVICES = ("gateway", "scheduler", "publisher", "metrics")
+# The networks the simulator serves, and where each keeps its OAuth authorisation page.
+SIMULATED_NETWORKS = ("mastodon", "x", "linkedin", "facebook")
+OAUTH_NETWORKS = {
+    "x": ("/i/oauth2/authorize", ""),
+    "linkedin": ("/oauth/v2/authorization", "202610"),
+    "facebook": ("/dialog/oauth", "v24.0"),
+}
 
 
 @dataclass
@@ -63,6 +71,9 @@ class Stack:
     # -- servers ---------------------------------------------------------------------------
     def start_servers(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        # Known before anything starts: the networks send colleagues back to its callback.
+        if self.gateway_port is None:
+            self.gateway_port = free_port()
         postgres = LocalPostgres(root=self.root / "postgres", durable=self.durable)
         if self.pg_port is not None:
             postgres.port = self.pg_port
@@ -90,6 +101,9 @@ class Stack:
             "CHORUS_CREDENTIALS_KEY": self.credentials_key,
             # The simulator lives on loopback and plain http: development only.
             "CHORUS_ALLOW_PRIVATE_NETWORKS": "true",
+            # Seeding connects simulator accounts by token: development only.
+            "CHORUS_ALLOW_RAW_TOKENS": "true",
+            "CHORUS_PUBLIC_URL": f"http://127.0.0.1:{self.gateway_port}",
             "PYTHONUNBUFFERED": "1",
             **self.service_env,
             **extra,
@@ -122,7 +136,29 @@ class Stack:
             alive=self.sim.alive,
             log=log,
         )
+        self._register_apps(url)
         return url
+
+    def _register_apps(self, sim_url: str) -> None:
+        """Chorus's app on each simulated network with OAuth, as an operator registers it at
+        the real ones; the services get them in CHORUS_NETWORK_APPS."""
+        callback = f"http://127.0.0.1:{self.gateway_port}/v1/connections/callback"
+        apps = {}
+        with httpx.Client(timeout=10) as http:
+            for network, (auth_path, version) in OAUTH_NETWORKS.items():
+                made = http.post(
+                    f"{sim_url}/_sim/apps",
+                    json={"network": network, "redirect_uris": [callback]},
+                )
+                made.raise_for_status()
+                apps[network] = {
+                    "client_id": made.json()["client_id"],
+                    "client_secret": made.json()["client_secret"],
+                    "api_url": f"{sim_url}/{network}",
+                    "auth_url": f"{sim_url}/{network}{auth_path}",
+                    "version": version,
+                }
+        self.service_env["CHORUS_NETWORK_APPS"] = json.dumps(apps)
 
     @property
     def sim_url(self) -> str:
@@ -203,9 +239,18 @@ class Stack:
         return keys[0]
 
     def seed_ambassadors(
-        self, *, api_key: str, count: int, followers: int = 100, prefix: str = "colleague"
+        self,
+        *,
+        api_key: str,
+        count: int,
+        followers: int = 100,
+        prefix: str = "colleague",
+        networks: tuple[str, ...] = ("mastodon",),
     ) -> list[dict[str, object]]:
-        """`count` ambassadors, each with a Mastodon account at the simulator, via the API."""
+        """`count` ambassadors, each with a Mastodon account at the simulator connected by
+        token (development only), and an account on each other of `networks` connected as a
+        colleague would: through the network's consent page, which the simulator lets a
+        script click."""
         with httpx.Client(timeout=30) as http:
             sim_accounts = http.post(
                 f"{self.sim_url}/_sim/accounts",
@@ -216,6 +261,19 @@ class Stack:
                     "followers": followers,
                 },
             ).json()
+            others = {
+                network: http.post(
+                    f"{self.sim_url}/_sim/accounts",
+                    json={
+                        "network": network,
+                        "username": prefix,
+                        "count": count,
+                        "followers": followers,
+                    },
+                ).json()
+                for network in networks
+                if network != "mastodon"
+            }
             headers = {"Authorization": f"Bearer {api_key}"}
             made = []
             for i, sim in enumerate(sim_accounts):
@@ -238,5 +296,30 @@ class Stack:
                     },
                 )
                 account.raise_for_status()
+                for network, accounts in others.items():
+                    self._connect_through_network(
+                        http, headers, external_id, network, accounts[i]["id"]
+                    )
                 made.append({"external_id": external_id, "sim": sim, **account.json()})
             return made
+
+    def _connect_through_network(
+        self,
+        http: httpx.Client,
+        headers: dict[str, str],
+        external_id: str,
+        network: str,
+        sim_account_id: str,
+    ) -> None:
+        started = http.post(
+            f"{self.gateway_url}/v1/ambassadors/{external_id}/connections",
+            headers=headers,
+            json={"network": network},
+        )
+        started.raise_for_status()
+        # The colleague clicks "Allow" on the network's page; the network sends the browser
+        # back to Chorus's callback.
+        allowed = http.get(f"{started.json()['authorization_url']}&sim_account={sim_account_id}")
+        back = http.get(allowed.headers["location"])
+        if back.status_code != 200:
+            raise RuntimeError(f"connecting {network} failed: {back.status_code} {back.text}")

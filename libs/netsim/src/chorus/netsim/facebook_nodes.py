@@ -28,6 +28,10 @@ def post_json(post: Post, fields: set[str]) -> dict[str, Any]:
         answer["message"] = post.text
     if "created_time" in fields:
         answer["created_time"] = graph_time(post.created_at)
+    # The Post node's `link`: the URL attached with the post, where there is one.
+    link = (post.content or {}).get("link")
+    if "link" in fields and isinstance(link, str):
+        answer["link"] = link
     if "permalink_url" in fields:
         answer["permalink_url"] = f"https://www.facebook.com/{post.account_id}/posts/{post.id}"
     if "shares" in fields and post.reshares:

@@ -12,21 +12,32 @@ from chorus.common.config import keyring_from, load_settings
 from chorus.common.credentials import Keyring
 from chorus.common.db import open_database
 from chorus.common.health import bus_ok
+from chorus.common.http import NetworkHttp
 from chorus.common.lifecycle import configure_logging, run, supervise
 from chorus.common.ops import EmbeddedServer
 from chorus.common.outbox import OutboxRelay
 from chorus.gateway.app import create_app
 from chorus.gateway.settings import GatewaySettings
+from chorus.networks import app_for, specs
 
 
 async def serve(settings: GatewaySettings, keyring: Keyring, stop: asyncio.Event) -> None:
     db = open_database(settings, application_name="chorus-gateway", pre_ping=True)
     bus = await Bus.connect(settings, name="chorus-gateway")
     relay = OutboxRelay(db=db, bus=bus, database_url=settings.database_url)
+    http = NetworkHttp.from_settings(settings, max_connections=20)
     app = create_app(
         db=db,
         keyring=keyring,
         address_policy=AddressPolicy(allow_private=settings.allow_private_networks),
+        network_http=http,
+        network_apps={
+            network: app
+            for network, spec in specs().items()
+            if (app := app_for(spec, settings.network_apps.get(network))) is not None
+        },
+        public_url=settings.public_url,
+        allow_raw_tokens=settings.allow_raw_tokens,
         max_body_bytes=settings.max_body_bytes,
         extra_health=lambda: {"bus": bus_ok(bus)},
     )
@@ -50,6 +61,7 @@ async def serve(settings: GatewaySettings, keyring: Keyring, stop: asyncio.Event
             server.should_exit = True
             await serving
     finally:
+        await http.aclose()
         await bus.close()
         await db.close()
 

@@ -6,6 +6,7 @@ Both writes are upserts, so the CMS can repeat them safely.
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -24,7 +25,7 @@ from chorus.common.models import Account, Ambassador
 from chorus.gateway.problems import Problem
 from chorus.gateway.schemas import AccountIn, AccountOut, AmbassadorIn, AmbassadorOut
 
-__all__ = ["list_ambassadors", "put_account", "put_ambassador", "revoke_account"]
+__all__ = ["account_out", "list_ambassadors", "put_account", "put_ambassador", "revoke_account"]
 
 
 def _ambassador_out(row: Ambassador) -> AmbassadorOut:
@@ -122,10 +123,15 @@ async def put_account(
         )
     except AccountTaken as exc:
         raise Problem(409, f"{exc}; disconnect it there first.") from exc
-    return _account_out(connected.account, external_id), connected.created
+    return account_out(connected.account, external_id), connected.created
 
 
-def _account_out(account: Account, external_id: str) -> AccountOut:
+def account_out(account: Account, external_id: str) -> AccountOut:
+    status: Literal["connected", "needs_reauth", "revoked"] = "revoked"
+    if account.status == "connected":
+        status = "connected"
+    elif account.status == "needs_reauth":
+        status = "needs_reauth"
     return AccountOut(
         id=account.id,
         ambassador_external_id=external_id,
@@ -133,7 +139,10 @@ def _account_out(account: Account, external_id: str) -> AccountOut:
         handle=account.handle,
         base_url=account.base_url,
         mode="review" if account.mode == "review" else "auto",
-        status="connected" if account.status == "connected" else "revoked",
+        status=status,
+        status_reason=account.status_reason,
+        kind=account.kind,
+        authorized_until=account.authorized_until,
     )
 
 

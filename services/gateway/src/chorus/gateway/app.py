@@ -12,13 +12,16 @@ from chorus.common.addresses import AddressPolicy
 from chorus.common.credentials import Keyring
 from chorus.common.db import Database
 from chorus.common.health import database_ok
+from chorus.common.http import NetworkHttp
+from chorus.common.kinds import Network
 from chorus.common.ops import add_ops_routes
 from chorus.gateway.problems import (
     install_problem_handlers,
     problem_media_type,
     problem_response,
 )
-from chorus.gateway.routes import ambassadors, campaigns
+from chorus.gateway.routes import ambassadors, campaigns, connections
+from chorus.networks import AppCredentials
 
 __all__ = ["create_app"]
 
@@ -28,6 +31,10 @@ def create_app(
     db: Database,
     keyring: Keyring,
     address_policy: AddressPolicy,
+    network_http: NetworkHttp,
+    network_apps: dict[Network, AppCredentials] | None = None,
+    public_url: str = "http://127.0.0.1:8000",
+    allow_raw_tokens: bool = False,
     max_body_bytes: int = 64 * 1024,
     extra_health: Callable[[], dict[str, bool]] | None = None,
 ) -> FastAPI:
@@ -35,9 +42,14 @@ def create_app(
     app.state.db = db
     app.state.keyring = keyring
     app.state.address_policy = address_policy
+    app.state.network_http = network_http
+    app.state.network_apps = network_apps or {}
+    app.state.public_url = public_url
+    app.state.allow_raw_tokens = allow_raw_tokens
     install_problem_handlers(app)
     app.include_router(campaigns.router)
     app.include_router(ambassadors.router)
+    app.include_router(connections.router)
     _document_problems_as_sent(app)
 
     async def health() -> dict[str, bool]:

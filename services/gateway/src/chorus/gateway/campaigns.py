@@ -16,7 +16,7 @@ from chorus.common.models import Campaign, LatestMetrics, Share
 from chorus.common.outbox import add_events
 from chorus.gateway.problems import Problem
 from chorus.gateway.schemas import CampaignIn, CampaignOut, NetworkReach, ShareCounts
-from chorus.networks import Content, spec_for
+from chorus.networks import Content, Image, spec_for
 
 __all__ = ["campaign_report", "create_campaign", "validate_campaign"]
 
@@ -24,8 +24,18 @@ __all__ = ["campaign_report", "create_campaign", "validate_campaign"]
 def validate_campaign(body: CampaignIn) -> None:
     """Refuse now what a network would refuse later, with the same rendering the publisher
     uses, so a post that cannot go out never fails hours later."""
-    content = Content(message=body.message, url=str(body.url), title=body.title)
+    content = Content(
+        message=body.message,
+        url=str(body.url),
+        title=body.title,
+        description=body.description,
+        images=tuple(Image(url=str(i.url), alt=i.alt) for i in body.images),
+    )
     problems = [p for network in body.networks for p in spec_for(network).problems(content)]
+    for network in body.networks:
+        spec = spec_for(network)
+        if len(body.images) > spec.max_images:
+            problems.append(f"{network.value}: at most {spec.max_images} images per post")
     if problems:
         raise Problem(
             422,
@@ -56,6 +66,8 @@ async def create_campaign(
             url=str(body.url),
             message=body.message,
             networks=[n.value for n in body.networks],
+            description=body.description,
+            images=[{"url": str(i.url), "alt": i.alt} for i in body.images],
             idempotency_key=idempotency_key,
             request_hash=fingerprint,
         )

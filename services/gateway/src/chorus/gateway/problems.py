@@ -36,6 +36,7 @@ _TITLES = {
     415: "Unsupported media type",
     422: "Unprocessable content",
     500: "Internal server error",
+    502: "Bad gateway",
     503: "Service unavailable",
 }
 
@@ -62,6 +63,7 @@ class ProblemDetail(BaseModel):
 _WHEN = {
     400: "The body is not valid JSON.",
     401: "No API key, or not a valid one.",
+    403: "Not allowed here (a development-only route, or the network refused access).",
     404: "No such resource for this organisation.",
     409: "The request conflicts with the current state.",
     411: "The body was sent without a Content-Length.",
@@ -69,6 +71,8 @@ _WHEN = {
     415: "The body is not application/json.",
     422: "The request does not validate.",
     500: "Something went wrong on our side; it has been logged.",
+    502: "The network's answer could not be used.",
+    503: "The network did not answer; try again.",
 }
 # What any route that takes a JSON body can answer about the body itself.
 BODY_PROBLEMS = (400, 411, 413, 415, 422)

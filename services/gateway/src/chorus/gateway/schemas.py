@@ -29,6 +29,7 @@ __all__ = [
     "AmbassadorOut",
     "CampaignIn",
     "CampaignOut",
+    "ImageIn",
     "NetworkReach",
     "PostableNetwork",
     "ShareCounts",
@@ -64,6 +65,11 @@ def _url_problem(value: AnyHttpUrl) -> AnyHttpUrl:
 PublicUrl = Annotated[AnyHttpUrl, AfterValidator(_url_problem)]
 
 
+class ImageIn(_In):
+    url: PublicUrl = Field(description="Where the CMS hosts the image (PNG, JPEG, GIF, WebP).")
+    alt: SafeText = Field(default="", max_length=1000, description="Alt text for screen readers.")
+
+
 class CampaignIn(_In):
     model_config = ConfigDict(
         json_schema_extra={
@@ -82,6 +88,17 @@ class CampaignIn(_In):
     url: PublicUrl
     message: SafeText = Field(min_length=1, max_length=10_000)
     networks: list[PostableNetwork] = Field(min_length=1, max_length=5)
+    description: SafeText = Field(
+        default="",
+        max_length=1000,
+        description="The link card's description where Chorus builds the card (Bluesky, "
+        "LinkedIn); other networks read the page's own tags.",
+    )
+    images: list[ImageIn] = Field(
+        default_factory=list,
+        max_length=4,
+        description="Images uploaded with every post, through each network's own upload.",
+    )
 
     @field_validator("networks")
     @classmethod
@@ -196,4 +213,14 @@ class AccountOut(BaseModel):
     handle: str
     base_url: str
     mode: Literal["auto", "review"]
-    status: Literal["connected", "revoked"]
+    status: Literal["connected", "needs_reauth", "revoked"] = Field(
+        description="needs_reauth: the network refused the account's authorisation; the "
+        "colleague must connect it again (status_reason says why)."
+    )
+    status_reason: str | None = None
+    kind: str = Field(default="", description='"page" for a Facebook Page; empty elsewhere.')
+    authorized_until: datetime | None = Field(
+        default=None,
+        description="When the authorisation runs out and cannot be refreshed (LinkedIn's 60 "
+        "days): the colleague is asked to connect again before then.",
+    )

@@ -6,6 +6,7 @@ from datetime import timedelta
 from chorus.common.kinds import Network
 from chorus.networks.base import Idempotency, NetworkSpec, ReadbackScope
 from chorus.networks.mastodon.client import BATCH_SIZE, MastodonClient
+from chorus.networks.mastodon.connect import MastodonConnector, register_app
 from chorus.networks.mastodon.text import problems, render
 
 __all__ = ["SPEC", "MastodonClient"]
@@ -27,4 +28,6 @@ SPEC = NetworkSpec(
     render=render,
     problems=problems,
     client=MastodonClient,
+    connector=MastodonConnector(),
+    register_app=register_app,
 )

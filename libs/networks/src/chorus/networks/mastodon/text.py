@@ -20,7 +20,9 @@ URL_WEIGHT = 23
 
 def render(content: Content) -> RenderedPost:
     # Mastodon links the URL and fetches its preview card itself.
-    return RenderedPost(text=f"{content.message.strip()}\n\n{content.url}", link=content.url)
+    return RenderedPost(
+        text=f"{content.message.strip()}\n\n{content.url}", link=content.url, images=content.images
+    )
 
 
 def status_length(text: str) -> int:

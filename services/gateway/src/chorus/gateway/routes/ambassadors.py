@@ -9,7 +9,7 @@ from chorus.common.text import SafeLine
 from chorus.gateway.ambassadors import list_ambassadors, put_account, put_ambassador, revoke_account
 from chorus.gateway.auth import OrgId
 from chorus.gateway.deps import SessionsDep
-from chorus.gateway.problems import BODY_PROBLEMS, problems
+from chorus.gateway.problems import BODY_PROBLEMS, Problem, problems
 from chorus.gateway.schemas import AccountIn, AccountOut, AmbassadorIn, AmbassadorOut
 
 router = APIRouter(prefix="/v1/ambassadors", tags=["ambassadors"])
@@ -78,7 +78,7 @@ async def get_ambassadors(
                 }
             },
         },
-        **problems(404, 409, *BODY_PROBLEMS),
+        **problems(403, 404, 409, *BODY_PROBLEMS),
     },
     operation_id="connect_account",
 )
@@ -90,8 +90,17 @@ async def connect_account(
     request: Request,
     response: Response,
 ) -> AccountOut:
-    """Connect a colleague's account (or refresh its token: same network and handle). One
-    remote account belongs to one colleague: connecting it under another answers 409."""
+    """Development only (`CHORUS_ALLOW_RAW_TOKENS`; 403 otherwise): connect a colleague's
+    account from a token. In production accounts are connected with `start_connection`, so
+    no token passes through the CMS. One remote account belongs to one colleague: connecting
+    it under another answers 409."""
+    if not request.app.state.allow_raw_tokens:
+        raise Problem(
+            403,
+            "Accounts are connected through the network's own authorisation "
+            "(POST /v1/ambassadors/{external_id}/connections); taking a token directly is a "
+            "development setting (CHORUS_ALLOW_RAW_TOKENS).",
+        )
     async with sessions.begin() as session:
         account, created = await put_account(
             session=session,

@@ -1,0 +1,101 @@
+"""Connecting the Facebook Pages a colleague manages: the Login dialog's authorization code, a
+long-lived user token (`fb_exchange_token`), then each page's own token from `/me/accounts`.
+A page token made from a long-lived user token does not expire. Only pages where the colleague
+may create content are connected; personal profiles cannot be posted to by any app since 2018."""
+
+from __future__ import annotations
+
+from chorus.common.credentials import Credentials
+from chorus.common.failures import AuthorizationFailure
+from chorus.common.http import NetworkHttp
+from chorus.networks.answers import json_object, remote_id_of
+from chorus.networks.base import AppCredentials, ConnectedIdentity
+from chorus.networks.facebook.client import DEFAULT_VERSION, raise_for_failure
+from chorus.networks.oauth import token_request, with_query
+from chorus.networks.plumbing import bearer, unusable, url_of
+
+__all__ = ["SCOPES", "FacebookConnector"]
+
+SCOPES = "pages_show_list,pages_manage_posts,pages_read_engagement,read_insights"
+
+
+class FacebookConnector:
+    def authorization_url(
+        self, *, app: AppCredentials, redirect_uri: str, state: str, code_challenge: str
+    ) -> str:
+        return with_query(
+            app.auth_url,
+            {
+                "client_id": app.client_id,
+                "redirect_uri": redirect_uri,
+                "state": state,
+                "scope": SCOPES,
+                "response_type": "code",
+            },
+        )
+
+    async def exchange(
+        self,
+        *,
+        http: NetworkHttp,
+        app: AppCredentials,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str,
+    ) -> list[ConnectedIdentity]:
+        version = app.version or DEFAULT_VERSION
+        path = f"/{version}/oauth/access_token"
+        short = await token_request(
+            http,
+            app,
+            app.api_url,
+            {"code": code, "redirect_uri": redirect_uri},
+            path=path,
+            network="facebook",
+            method="GET",
+        )
+        user = await token_request(
+            http,
+            app,
+            app.api_url,
+            {"grant_type": "fb_exchange_token", "fb_exchange_token": short.access_token},
+            path=path,
+            network="facebook",
+            method="GET",
+        )
+        answer = await http.request(
+            "facebook",
+            "GET",
+            url_of(app.api_url, f"/{version}/me/accounts"),
+            effect=False,
+            headers=bearer(user.access_token),
+            params={"fields": "id,name,access_token,tasks"},
+        )
+        raise_for_failure(answer, sent=False)
+        try:
+            pages = json_object(answer)["data"]
+            if not isinstance(pages, list):
+                raise TypeError("data is not a list")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise unusable("facebook", "the pages the colleague manages") from exc
+        found = []
+        for page in pages:
+            if not isinstance(page, dict) or "CREATE_CONTENT" not in (page.get("tasks") or []):
+                continue
+            try:
+                page_id = remote_id_of(page["id"])
+                token = remote_id_of(page["access_token"])
+            except (KeyError, ValueError):
+                continue
+            found.append(
+                ConnectedIdentity(
+                    handle=str(page.get("name") or page_id)[:300],
+                    base_url=app.api_url,
+                    remote_account_id=page_id,
+                    credentials=Credentials(access_token=token),
+                    kind="page",
+                )
+            )
+        if not found:
+            raise AuthorizationFailure("facebook: the colleague manages no page Chorus may post to")
+        return found
