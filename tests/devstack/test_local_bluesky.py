@@ -24,6 +24,7 @@ import pytest
 
 from chorus.devstack.bluesky import LocalBluesky
 from chorus.devstack.postgres import LocalPostgres
+from chorus.devstack.processes import ServerFailedToStart, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -207,3 +208,15 @@ async def test_app_password_session_and_refresh_rotates(bsky: LocalBluesky) -> N
     garbage = await bsky.xrpc("GET", "com.atproto.server.getSession", token="not-a-jwt")
     assert garbage.status_code == 400
     assert garbage.json()["error"] == "InvalidToken"
+
+
+def test_a_network_without_its_postgresql_fails_loudly_with_the_log() -> None:
+    root = Path(tempfile.mkdtemp(prefix="chorus-bsky-"))
+    nothing_there = f"postgresql+asyncpg://chorus:chorus@127.0.0.1:{free_port()}/chorus"
+    network = LocalBluesky(root=root, postgres_dsn=nothing_there, start_timeout=120)
+    started = time.monotonic()
+    with pytest.raises(ServerFailedToStart, match="exited with 1 before READY") as failed:
+        network.start()
+    assert "ECONNREFUSED" in str(failed.value)  # the log's tail says why
+    assert time.monotonic() - started < 60  # it noticed the death, not the deadline
+    assert not network.alive()

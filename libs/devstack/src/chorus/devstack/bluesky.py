@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import secrets
 import shutil
 import string
@@ -106,7 +107,8 @@ def _now() -> str:
 class LocalBluesky:
     """`with LocalBluesky(root=..., postgres_dsn=pg.dsn) as bsky: bsky.pds_url` gives a running
     network (PLC, PDS, AppView, ozone) and stops it after. `postgres_dsn` is a plain
-    `postgresql://user:pass@host:port/db` URL (LocalPostgres.dsn); the network creates its own
+    `postgresql://user:pass@host:port/db` URL (LocalPostgres.dsn; a `postgresql+asyncpg://` one
+    is taken too); the network creates its own
     schemas in it, named after `schema` (letters and underscores, random by default)."""
 
     root: Path
@@ -158,8 +160,8 @@ class LocalBluesky:
         return self._proc is not None and self._proc.poll() is None
 
     def start(self) -> LocalBluesky:
-        if self.postgres_dsn.startswith("postgresql+"):
-            raise ValueError("postgres_dsn must be a plain postgresql:// URL (LocalPostgres.dsn)")
+        # SQLAlchemy's form (LocalPostgres.url, Servers.database_url) names a driver Node lacks.
+        self.postgres_dsn = re.sub(r"^postgresql\+\w+://", "postgresql://", self.postgres_dsn)
         home = install_bluesky(timeout=self.install_timeout)
         node = node_binary(home)
         if not node.is_file():
@@ -183,6 +185,16 @@ class LocalBluesky:
                 alive=self.alive,
                 log=self.log,
             )
+        except ServerFailedToStart as exc:
+            code = self._proc.poll() if self._proc is not None else None
+            self.stop()
+            if code is None:
+                raise
+            tail = _tail(self.log.read_text(errors="replace"))
+            raise ServerFailedToStart(
+                f"scripts/bluesky/start.mjs exited with {code} before READY "
+                f"(log: {self.log})\n{tail}"
+            ) from exc
         except BaseException:
             self.stop()
             raise
