@@ -107,6 +107,8 @@ async def test_put_record_with_a_fixed_rkey_is_idempotent(bsky: LocalBluesky) ->
         first.json()["uri"],
         first.json()["cid"],
     )
+    assert "commit" in first.json()
+    assert "commit" not in second.json()  # nothing changed, so no new commit
 
     # "Did my timed-out write land?": getRecord answers for the rkey, and 400 for another.
     found = await bsky.xrpc(
@@ -146,7 +148,11 @@ async def test_likes_reposts_and_follows_from_another_account_show_as_counts(
     assert posts[0]["uri"] == uri
     assert posts[0]["cid"] == cid
 
-    # The AppView answers the same unauthenticated, as public.api.bsky.app does.
+    # Through the PDS it needs a user's token (401 AuthMissing without)...
+    anonymous = await bsky.xrpc("GET", "app.bsky.feed.getPosts", params={"uris": [uri]})
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"] == "AuthMissing"
+    # ...the AppView itself answers unauthenticated, as public.api.bsky.app does.
     direct = await bsky.xrpc(
         "GET", "app.bsky.feed.getPosts", params={"uris": [uri]}, base_url=bsky.appview_url
     )
