@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PATH := $(HOME)/.local/bin:$(PATH)
 
-.PHONY: run test lint typecheck bench-fanout lock bootstrap clean
+.PHONY: run test lint typecheck bench-fanout lock bootstrap clean bluesky-network
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -22,6 +22,11 @@ lint: bootstrap
 
 typecheck: bootstrap
 	@$(PY) -m mypy libs services tests bench
+
+# Node 22 and @atproto/dev-env for the local Bluesky network (tests/devstack/test_local_bluesky.py),
+# into ~/.cache/chorus (or CHORUS_CACHE), outside the checkout. Minutes cold, instant warm.
+bluesky-network:
+	@scripts/bluesky/install.sh >/dev/null
 
 bench-fanout: bootstrap
 	@$(PY) -m bench.fanout $(ARGS)
