@@ -22,6 +22,7 @@ from chorus.common.migrate import upgrade
 from chorus.common.models import Base
 from chorus.common.settings import BusSettings, DatabaseSettings
 from chorus.common.topology import DEAD_LETTER_QUEUE, all_queues
+from chorus.devstack.bluesky import LocalBluesky
 from chorus.devstack.postgres import LocalPostgres
 from chorus.devstack.rabbitmq import LocalRabbitMQ
 from chorus.netsim import SimState, create_app
@@ -44,6 +45,27 @@ def servers() -> Iterator[Servers]:
     ):
         upgrade(database_url=pg.url)
         yield Servers(database_url=pg.url, amqp_url=mq.url)
+
+
+@pytest.fixture(scope="session")
+def bsky() -> Iterator[LocalBluesky]:
+    """A real Bluesky network (PLC, PDS, AppView from @atproto/dev-env on Node 22), once per
+    session, on its own PostgreSQL (it holds about 22 connections, outside our budget). The
+    first run on a machine installs it into a cache outside the checkout (minutes)."""
+    # A folder only its owner can enter, like a clone in root's home: PostgreSQL (another user
+    # when we are root) and Node must both cope.
+    root = Path(tempfile.mkdtemp(prefix="chorus-bsky-"))
+    with (
+        LocalPostgres(root=root / "postgres", durable=False) as pg,
+        LocalBluesky(root=root / "bluesky", postgres_dsn=pg.dsn) as network,
+    ):
+        yield network
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the real Bluesky network run last: on a new machine its install (started in
+    the background by `make test`) has the rest of the suite's time to finish."""
+    items.sort(key=lambda item: "bsky" in getattr(item, "fixturenames", ()))
 
 
 @pytest.fixture(scope="session")

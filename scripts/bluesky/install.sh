@@ -38,6 +38,16 @@ if [[ -f "$final/.complete" ]]; then
     exit 0
 fi
 
+# One install at a time per cache: a second run (the tests, while `make test` installs in the
+# background) waits for the first and then finds its result.
+mkdir -p "$cache_root"
+exec 9>"$cache_root/.bluesky-$hash.lock"
+flock 9
+if [[ -f "$final/.complete" ]]; then
+    echo "$final"
+    exit 0
+fi
+
 for tool in npm g++ make python3 sha256sum; do
     command -v "$tool" >/dev/null || { log "needs $tool on PATH"; exit 1; }
 done

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import stat
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,7 +21,6 @@ from typing import Any, TypeVar
 import pytest
 
 from chorus.devstack.bluesky import LocalBluesky
-from chorus.devstack.postgres import LocalPostgres
 from chorus.devstack.processes import ServerFailedToStart, free_port
 
 pytestmark = pytest.mark.integration
@@ -64,19 +61,6 @@ def jwt_claims(token: str) -> dict[str, Any]:
         base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
     )
     return claims
-
-
-@pytest.fixture(scope="module")
-def bsky() -> Iterator[LocalBluesky]:
-    # A folder only its owner can enter, like a clone in root's home: PostgreSQL (another user
-    # when we are root) and Node must both cope.
-    root = Path(tempfile.mkdtemp(prefix="chorus-bsky-"))
-    assert stat.S_IMODE(os.stat(root).st_mode) == 0o700
-    with (
-        LocalPostgres(root=root / "postgres", durable=False) as pg,
-        LocalBluesky(root=root / "bluesky", postgres_dsn=pg.dsn) as network,
-    ):
-        yield network
 
 
 def test_tid_rkey_is_well_formed() -> None:
