@@ -12,7 +12,13 @@ from chorus.common.credentials import new_key
 
 CASES = [
     ("publisher", {"NETWORK": "myspace"}, "NETWORK: Input should be"),
-    ("publisher", {"NETWORK": "linkedin"}, "no publisher for linkedin yet"),
+    ("publisher", {"NETWORK": "x", "CHORUS_NETWORK_APPS": "{not json"}, '"network_apps"'),
+    (
+        "publisher",
+        {"NETWORK": "x", "CHORUS_NETWORK_APPS": '{"x": {"client_id": "a", "secret": "b"}}'},
+        "network_apps.x.secret: Extra inputs are not permitted",
+    ),
+    ("gateway", {"CHORUS_PUBLIC_URL": "ftp://chorus"}, "public_url"),
     ("publisher", {"NETWORK": "mastodon", "CHORUS_CREDENTIALS_KEY": "short"}, "Fernet keys"),
     (
         "publisher",

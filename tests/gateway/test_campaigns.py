@@ -54,7 +54,8 @@ async def test_create_writes_campaign_and_event_together(
 BAD: list[tuple[str, dict[str, str], Any, int]] = [
     ("malformed json", {}, b'{"title": "x",', 400),
     ("unknown network", {}, {**GOOD, "networks": ["myspace"]}, 422),
-    ("not yet publishable", {}, {**GOOD, "networks": ["linkedin"]}, 422),
+    ("too heavy for x", {}, {**GOOD, "networks": ["x"], "message": "字" * 200}, 422),
+    ("too many images", {}, {**GOOD, "images": [{"url": "https://example.com/i.png"}] * 5}, 422),
     ("oversized text", {}, {**GOOD, "message": "x" * 600}, 422),
     ("missing field", {}, {k: v for k, v in GOOD.items() if k != "url"}, 422),
     ("extra field", {}, {**GOOD, "admin": True}, 422),

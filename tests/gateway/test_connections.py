@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from chorus.common.addresses import AddressPolicy
-from chorus.common.credentials import Keyring
+from chorus.common.credentials import Keyring, mark_needs_reauth
 from chorus.common.db import Database
 from chorus.common.kinds import Network
 from chorus.common.models import Account, ConsentEvent, OAuthApp
@@ -121,8 +121,14 @@ async def test_x_connects_without_a_token_passing_through_the_cms(
     assert consents == 1
     # The colleague's browser replays the callback: the code is spent, the flow is used.
     assert (await gateway.get(back)).status_code == 400
-    listed = await gateway.get("/v1/ambassadors", headers=_auth(org))
+    listed = await gateway.get("/v1/ambassadors/cms-7/accounts", headers=_auth(org))
+    assert [(a["network"], a["status"]) for a in listed.json()] == [("x", "connected")]
     assert credentials.access_token not in listed.text
+    # The network refuses it later (the publisher marks it): the CMS sees why.
+    async with clean_db.sessions.begin() as session:
+        await mark_needs_reauth(session=session, account_id=stored.id, reason="x 401: revoked")
+    [shown] = (await gateway.get("/v1/ambassadors/cms-7/accounts", headers=_auth(org))).json()
+    assert (shown["status"], shown["status_reason"]) == ("needs_reauth", "x 401: revoked")
 
 
 async def test_the_colleague_is_sent_back_to_the_cms_or_told_it_was_refused(

@@ -7,7 +7,7 @@ import sys
 from typing import TypeVar
 
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, SettingsError
 
 from chorus.common.credentials.keyring import InvalidCredentialsKey, Keyring
 from chorus.common.settings import CredentialSettings
@@ -26,6 +26,9 @@ class ConfigurationError(SystemExit):
 def load_settings(cls: type[S]) -> S:
     try:
         return cls()
+    except SettingsError as exc:
+        # A structured setting (CHORUS_NETWORK_APPS) that is not JSON: say which, not how.
+        raise ConfigurationError(str(exc).replace("error parsing value for field", "")) from None
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()

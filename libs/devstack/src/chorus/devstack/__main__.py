@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from chorus.devstack.processes import port_open
-from chorus.devstack.stack import SIMULATED_NETWORKS, Stack
+from chorus.devstack.stack import ALL_NETWORKS, Stack
 
 ROOT = Path(__file__).resolve().parents[5]
 
@@ -39,16 +39,18 @@ def run(args: argparse.Namespace) -> int:
         stack.start_servers()
         stack.migrate()
         stack.start_simulator()
+        print("starting the Bluesky network (the first run installs it: a few minutes) ...")
+        stack.start_bluesky()
         for name in ("gateway", "scheduler", "metrics"):
             print(f"starting {name} ...", flush=True)
             stack.start_service(name)
-        for network in SIMULATED_NETWORKS:
+        for network in ALL_NETWORKS:
             print(f"starting the {network} publisher ...", flush=True)
             stack.start_service("publisher", instance=network, NETWORK=network)
         key = stack.create_organisation("Demo organisation")
         print("connecting the demo colleagues' accounts ...", flush=True)
         stack.seed_ambassadors(
-            api_key=key, count=args.ambassadors, followers=250, networks=SIMULATED_NETWORKS
+            api_key=key, count=args.ambassadors, followers=250, networks=ALL_NETWORKS
         )
         _banner(stack, key, args.ambassadors)
         while not stopping.wait(1.0):
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def create_campaign_curl(
-    *, gateway_url: str, api_key: str, networks: tuple[str, ...] = SIMULATED_NETWORKS
+    *, gateway_url: str, api_key: str, networks: tuple[str, ...] = ALL_NETWORKS
 ) -> str:
     """The command `make run` prints; the end-to-end tests run it as printed."""
     listed = ", ".join(f'"{n}"' for n in networks)
@@ -85,9 +87,10 @@ Chorus is running.
   PostgreSQL    {stack.database_url}
   RabbitMQ      {stack.amqp_url}
   logs          {stack.root}/logs/
+  Bluesky       {stack.bluesky_url}   (a real network, run locally)
   {ambassadors} demo ambassadors, each with an account on Mastodon, X, LinkedIn and a
   Facebook Page at the simulator (X, LinkedIn and Facebook connected through their consent
-  pages, as a colleague would).
+  pages, as a colleague would) and on the local Bluesky (connected with an app password).
 
 API key: {key}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -19,15 +20,25 @@ from pathlib import Path
 import httpx
 
 from chorus.common.credentials import new_key
+from chorus.devstack.bluesky import LocalBluesky
 from chorus.devstack.postgres import LocalPostgres
 from chorus.devstack.processes import free_port, spawn, stop_process, wait_until
 from chorus.devstack.rabbitmq import LocalRabbitMQ
 
-__all__ = ["OAUTH_NETWORKS", "SERVICES", "SIMULATED_NETWORKS", "ServiceProcess", "Stack"]
+__all__ = [
+    "ALL_NETWORKS",
+    "OAUTH_NETWORKS",
+    "SERVICES",
+    "SIMULATED_NETWORKS",
+    "ServiceProcess",
+    "Stack",
+]
 
 SERVICES = ("gateway", "scheduler", "publisher", "metrics")
 # The networks the simulator serves, and where each keeps its OAuth authorisation page.
 SIMULATED_NETWORKS = ("mastodon", "x", "linkedin", "facebook")
+# And Bluesky, a real network run locally (@atproto/dev-env).
+ALL_NETWORKS = (*SIMULATED_NETWORKS, "bluesky")
 OAUTH_NETWORKS = {
     "x": ("/i/oauth2/authorize", ""),
     "linkedin": ("/oauth/v2/authorization", "202610"),
@@ -66,6 +77,8 @@ class Stack:
     rabbitmq: LocalRabbitMQ | None = None
     sim: ServiceProcess | None = None
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    bluesky: LocalBluesky | None = None
+    bluesky_postgres: LocalPostgres | None = None
     credentials_key: str = field(default_factory=new_key)
 
     # -- servers ---------------------------------------------------------------------------
@@ -160,6 +173,17 @@ class Stack:
                 }
         self.service_env["CHORUS_NETWORK_APPS"] = json.dumps(apps)
 
+    def start_bluesky(self) -> str:
+        """The real Bluesky network, on a PostgreSQL of its own (it holds about 22 connections,
+        which are not Chorus's to budget); its PDS's URL."""
+        self.bluesky_postgres = LocalPostgres(
+            root=self.root / "bluesky-postgres", durable=False
+        ).start()
+        self.bluesky = LocalBluesky(
+            root=self.root / "bluesky", postgres_dsn=self.bluesky_postgres.dsn
+        ).start()
+        return self.bluesky.pds_url
+
     @property
     def sim_url(self) -> str:
         assert self.sim is not None
@@ -211,6 +235,14 @@ class Stack:
         if self.sim is not None:
             stop_process(self.sim.proc)
             self.sim = None
+        # A network handed in (the tests' session-wide one) is its owner's to stop.
+        if self.bluesky is not None and self.bluesky_postgres is not None:
+            self.bluesky.stop()
+        self.bluesky = None
+        if self.bluesky_postgres is not None:
+            self.bluesky_postgres.stop()
+            self.bluesky_postgres.cleanup()
+            self.bluesky_postgres = None
         if self.rabbitmq is not None:
             self.rabbitmq.stop()
         if self.postgres is not None:
@@ -261,6 +293,11 @@ class Stack:
                     "followers": followers,
                 },
             ).json()
+            bluesky = (
+                [self._bluesky_account(http, prefix) for _ in range(count)]
+                if ("bluesky" in networks)
+                else []
+            )
             others = {
                 network: http.post(
                     f"{self.sim_url}/_sim/accounts",
@@ -269,10 +306,12 @@ class Stack:
                         "username": prefix,
                         "count": count,
                         "followers": followers,
+                        # Facebook: a person who manages a page; Chorus posts as the page.
+                        **({"kind": "user", "pages": 1} if network == "facebook" else {}),
                     },
                 ).json()
                 for network in networks
-                if network != "mastodon"
+                if network not in ("mastodon", "bluesky")
             }
             headers = {"Authorization": f"Bearer {api_key}"}
             made = []
@@ -300,8 +339,44 @@ class Stack:
                     self._connect_through_network(
                         http, headers, external_id, network, accounts[i]["id"]
                     )
+                if bluesky:
+                    handle, app_password = bluesky[i]
+                    connected = http.post(
+                        f"{self.gateway_url}/v1/ambassadors/{external_id}/connections/"
+                        "bluesky/app-password",
+                        headers=headers,
+                        json={
+                            "identifier": handle,
+                            "app_password": app_password,
+                            "service": self.bluesky_url,
+                        },
+                    )
+                    connected.raise_for_status()
                 made.append({"external_id": external_id, "sim": sim, **account.json()})
             return made
+
+    @property
+    def bluesky_url(self) -> str:
+        assert self.bluesky is not None, "start_bluesky() first"
+        return self.bluesky.pds_url
+
+    def _bluesky_account(self, http: httpx.Client, prefix: str) -> tuple[str, str]:
+        """A new account at the local PDS and an app password for it, as a colleague makes
+        one in Bluesky's settings: (handle, app password)."""
+        handle = f"{prefix[:8]}{secrets.token_hex(4)}.test"
+        password = secrets.token_urlsafe(16)
+        made = http.post(
+            f"{self.bluesky_url}/xrpc/com.atproto.server.createAccount",
+            json={"handle": handle, "email": f"{handle}@example.com", "password": password},
+        )
+        made.raise_for_status()
+        app_password = http.post(
+            f"{self.bluesky_url}/xrpc/com.atproto.server.createAppPassword",
+            headers={"Authorization": f"Bearer {made.json()['accessJwt']}"},
+            json={"name": "chorus"},
+        )
+        app_password.raise_for_status()
+        return handle, str(app_password.json()["password"])
 
     def _connect_through_network(
         self,
@@ -320,6 +395,8 @@ class Stack:
         # The colleague clicks "Allow" on the network's page; the network sends the browser
         # back to Chorus's callback.
         allowed = http.get(f"{started.json()['authorization_url']}&sim_account={sim_account_id}")
+        if "location" not in allowed.headers:
+            raise RuntimeError(f"{network} did not send the colleague back: {allowed.text[:300]}")
         back = http.get(allowed.headers["location"])
         if back.status_code != 200:
             raise RuntimeError(f"connecting {network} failed: {back.status_code} {back.text}")

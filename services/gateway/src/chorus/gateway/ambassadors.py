@@ -25,7 +25,14 @@ from chorus.common.models import Account, Ambassador
 from chorus.gateway.problems import Problem
 from chorus.gateway.schemas import AccountIn, AccountOut, AmbassadorIn, AmbassadorOut
 
-__all__ = ["account_out", "list_ambassadors", "put_account", "put_ambassador", "revoke_account"]
+__all__ = [
+    "account_out",
+    "list_accounts",
+    "list_ambassadors",
+    "put_account",
+    "put_ambassador",
+    "revoke_account",
+]
 
 
 def _ambassador_out(row: Ambassador) -> AmbassadorOut:
@@ -144,6 +151,20 @@ def account_out(account: Account, external_id: str) -> AccountOut:
         kind=account.kind,
         authorized_until=account.authorized_until,
     )
+
+
+async def list_accounts(
+    *, session: AsyncSession, org_id: uuid.UUID, external_id: str
+) -> list[AccountOut]:
+    """The colleague's accounts: which are connected, which need connecting again (and why),
+    and until when each authorisation lasts where it cannot be refreshed."""
+    ambassador_id = await _ambassador_id(session, org_id, external_id)
+    rows = await session.scalars(
+        select(Account)
+        .where(Account.org_id == org_id, Account.ambassador_id == ambassador_id)
+        .order_by(Account.network, Account.handle)
+    )
+    return [account_out(a, external_id) for a in rows]
 
 
 async def revoke_account(

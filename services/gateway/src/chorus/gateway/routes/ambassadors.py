@@ -6,7 +6,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from chorus.common.text import SafeLine
-from chorus.gateway.ambassadors import list_ambassadors, put_account, put_ambassador, revoke_account
+from chorus.gateway.ambassadors import (
+    list_accounts,
+    list_ambassadors,
+    put_account,
+    put_ambassador,
+    revoke_account,
+)
 from chorus.gateway.auth import OrgId
 from chorus.gateway.deps import SessionsDep
 from chorus.gateway.problems import BODY_PROBLEMS, Problem, problems
@@ -113,6 +119,23 @@ async def connect_account(
     if not created:
         response.status_code = 200
     return account
+
+
+@router.get(
+    "/{external_id}/accounts",
+    response_model=list[AccountOut],
+    responses=problems(404, 422),
+    operation_id="list_accounts",
+)
+async def get_accounts(
+    external_id: ExternalId, org_id: OrgId, sessions: SessionsDep
+) -> list[AccountOut]:
+    """A colleague's accounts, never their credentials: `status` is `connected`,
+    `needs_reauth` (the network refused the authorisation; `status_reason` says why; the
+    colleague must connect it again) or `revoked`; `authorized_until` is when an authorisation
+    that cannot be refreshed runs out (LinkedIn's 60 days)."""
+    async with sessions() as session:
+        return await list_accounts(session=session, org_id=org_id, external_id=external_id)
 
 
 @router.delete(

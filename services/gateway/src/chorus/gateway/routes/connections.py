@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from chorus.common.kinds import Network
-from chorus.common.text import SafeLine
+from chorus.common.text import SafeLine, line_problem
 from chorus.gateway.ambassadors import account_out
 from chorus.gateway.auth import OrgId
 from chorus.gateway.connections import (
@@ -172,11 +172,18 @@ def _back(return_to: str, **params: str) -> RedirectResponse:
 async def connection_callback(
     request: Request,
     sessions: SessionsDep,
-    state: Annotated[SafeLine, Query(min_length=1, max_length=64)],
-    code: Annotated[SafeLine | None, Query(max_length=2000)] = None,
-    error: Annotated[SafeLine | None, Query(max_length=200)] = None,
+    # Plain strings, checked below: this route answers a browser, so even a malformed query
+    # gets a page, not a JSON problem.
+    state: Annotated[str | None, Query(description="The flow's state, from the network.")] = None,
+    code: Annotated[str | None, Query(description="The authorization code.")] = None,
+    error: Annotated[str | None, Query(description="Set when the colleague refused.")] = None,
 ) -> Response:
     """Where the network sends the colleague's browser back. Public: the `state` is the proof."""
+    for name, value, limit in (("state", state, 64), ("code", code, 2000), ("error", error, 200)):
+        if value is not None and (len(value) > limit or line_problem(value) is not None):
+            return _page("Not connected", f"The network's {name} is not usable.", 422)
+    if not state:
+        return _page("Not connected", "The link has no state: start again.", 400)
     app_state = request.app.state
     if error is not None or code is None:
         return _page("Not connected", "The network did not give Chorus access.", 403)
