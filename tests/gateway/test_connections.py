@@ -160,10 +160,14 @@ async def test_facebook_connects_every_page_the_colleague_manages(
     assert done.status_code == 200, done.text
     async with clean_db.sessions() as session:
         pages = (await session.scalars(select(Account))).all()
-    assert sorted(p.remote_account_id or "" for p in pages) == sorted(
+    managed = [p for p in pages if p.kind == "page"]
+    assert sorted(p.remote_account_id or "" for p in managed) == sorted(
         p["id"] for p in user["pages"]
     )
-    assert {p.kind for p in pages} == {"page"}
+    # And the colleague's own profile, whose shares will be manual.
+    assert [(p.kind, p.remote_account_id) for p in pages if p.kind != "page"] == [
+        ("profile", user["id"])
+    ]
 
 
 async def test_mastodon_registers_chorus_once_per_instance(

@@ -74,6 +74,8 @@ async def test_the_printed_campaign_reaches_every_account_on_every_network_once(
     assert {n: by_network[n].get("published", 0) for n in ALL_NETWORKS} == {
         n: COLLEAGUES for n in ALL_NETWORKS
     }, by_network
+    # Each colleague's own Facebook profile: no app may post there, so a share-dialog link.
+    assert by_network["facebook"].get("manual") == COLLEAGUES
     stats = await _json(f"{stack.sim_url}/_sim/stats")
     assert stats["duplicates"] == 0
     for network in ("mastodon", "x", "linkedin", "facebook"):

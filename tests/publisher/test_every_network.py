@@ -18,13 +18,14 @@ from chorus.common.credentials import Credentials, Keyring
 from chorus.common.db import Database
 from chorus.common.http import NetworkHttp
 from chorus.common.kinds import Network
-from chorus.common.messages import ShareRequested
+from chorus.common.messages import CampaignCreated, ShareRequested
 from chorus.netsim import SimState
 from chorus.networks import NetworkSpec, spec_for
 from chorus.networks.oauth import code_challenge, new_code_verifier
 from chorus.networks.x.connect import XConnector
 from chorus.publisher.handlers import PublisherHandlers
 from chorus.publisher.media import ImageFetcher
+from chorus.scheduler.handlers import SchedulerHandlers
 from tests.factories import (
     Org,
     make_accounts,
@@ -150,9 +151,6 @@ async def test_an_expired_x_token_is_refreshed_and_the_rotated_one_kept(
         clean_db, org=org, keyring=keyring, sim=[account], network="x", credentials=[first]
     )
     campaign_id = await make_campaign(clean_db, org=org, networks=("x",))
-    from chorus.common.messages import CampaignCreated
-    from chorus.scheduler.handlers import SchedulerHandlers
-
     await SchedulerHandlers(db=clean_db).campaign_created(
         CampaignCreated(campaign_id=campaign_id, org_id=org.id)
     )
@@ -185,9 +183,6 @@ async def test_a_refused_authorisation_marks_the_account_and_spares_the_network(
     requests = []
     for _ in range(2):
         campaign_id = await make_campaign(clean_db, org=org, networks=("facebook",))
-        from chorus.common.messages import CampaignCreated
-        from chorus.scheduler.handlers import SchedulerHandlers
-
         await SchedulerHandlers(db=clean_db).campaign_created(
             CampaignCreated(campaign_id=campaign_id, org_id=org.id)
         )
@@ -229,3 +224,37 @@ async def test_the_apps_cap_holds_every_colleagues_share_without_calling(
     assert sorted(r.status for r in rows) == ["planned", "planned", "published"]
     # Waiting spends no attempt.
     assert all(r.attempts == 0 for r in rows if r.status == "planned")
+
+
+async def test_a_facebook_profile_gets_a_share_link_not_a_post(
+    clean_db: Database,
+    org: Org,
+    keyring: Keyring,
+    sim_http: httpx.AsyncClient,
+    sim_net: NetworkHttp,
+    sim_state: SimState,
+) -> None:
+    [person] = await sim_accounts(sim_http, count=1, network="facebook")
+    [account_id] = await make_accounts(
+        clean_db, org=org, keyring=keyring, sim=[person], network="facebook"
+    )
+    async with clean_db.sessions.begin() as session:
+        await session.execute(
+            text("UPDATE accounts SET kind = 'profile' WHERE id = :id"), {"id": account_id}
+        )
+    campaign_id = await make_campaign(clean_db, org=org, networks=("facebook",))
+    await SchedulerHandlers(db=clean_db).campaign_created(
+        CampaignCreated(campaign_id=campaign_id, org_id=org.id)
+    )
+    [request] = await _requests(clean_db, org, campaign_id)
+    calls = sum(sim_state.requests.values())
+    await _handlers(clean_db, sim_net, keyring, spec_for(Network.FACEBOOK)).share_requested(request)
+    [share] = await _rows(clean_db, "SELECT status, remote_url FROM shares")
+    assert share.status == "manual"
+    # Facebook's share dialog for the link, nothing pre-filled, as its policy requires.
+    assert share.remote_url == (
+        "https://www.facebook.com/sharer/sharer.php?u=https%3A%2F%2Fexample.com%2Fa"
+    )
+    assert sum(sim_state.requests.values()) == calls
+    [campaign] = await _rows(clean_db, "SELECT status FROM campaigns")
+    assert campaign.status == "completed"

@@ -36,6 +36,7 @@ from chorus.common.shares import (
     ClaimedShare,
     Delayed,
     Failed,
+    Manual,
     Outcome,
     Published,
 )
@@ -127,6 +128,17 @@ class Attempts:
             )
         if not share.account_connected:
             return Cancelled(claim, "consent withdrawn: the account was disconnected")
+        content = Content(
+            message=share.message,
+            url=share.url,
+            title=share.title,
+            description=share.description,
+            images=tuple(Image(url=u, alt=a) for u, a in share.images),
+        )
+        link = self.spec.manual_link(share.account_kind, content)
+        if link is not None:
+            # No API may post for this kind of account: the colleague shares it by hand.
+            return Manual(claim, link, f"{self.spec.label}: share it yourself with this link")
         try:
             credentials = self.keyring.open(share.sealed_credentials)
         except InvalidCredentialsKey:
@@ -143,15 +155,7 @@ class Attempts:
             remote_account_id=share.remote_account_id,
             kind=share.account_kind,
         )
-        post = self.spec.render(
-            Content(
-                message=share.message,
-                url=share.url,
-                title=share.title,
-                description=share.description,
-                images=tuple(Image(url=u, alt=a) for u, a in share.images),
-            )
-        )
+        post = self.spec.render(content)
         try:
             async with asyncio.timeout(self.deadline.total_seconds()):
                 result = await self._with_fresh_token(share, access, post)

@@ -41,7 +41,12 @@ from chorus.publisher.media import ImageFetcher
 
 __all__ = ["PublisherHandlers"]
 
-_LABELS = {"Published": "published", "Failed": "failed", "Cancelled": "cancelled"}
+_LABELS = {
+    "Published": "published",
+    "Failed": "failed",
+    "Cancelled": "cancelled",
+    "Manual": "manual",
+}
 
 
 def _label(outcome: Outcome) -> str:

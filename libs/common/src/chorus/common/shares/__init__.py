@@ -2,14 +2,15 @@
 of these functions, each in the caller's transaction, each writing the events it implies
 (`SharePublished`, `ShareFailed`, `CampaignCompleted`) to the outbox.
 
-    planned -> queued -> publishing -> published | failed | cancelled
+    planned -> queued -> publishing -> published | failed | cancelled | manual
        ^          |          |
        +----------+----------+   delayed (retry, rate limit) or taken back (lost) -> planned
 
     stage_campaign      scheduler: a campaign's shares, set-based
     due_shares, mark_released           scheduler: release when due
     claim_many, still_wanted            publisher: intent before the call, a check just before it
-    record_outcomes                     publisher: published / failed / delayed / cancelled
+    record_outcomes                     publisher: published / failed / delayed / cancelled /
+                                        manual (the colleague shares it by hand)
     replan_stale                        scheduler: lost attempts and messages, bounded
     cancel_open_shares                  consent withdrawn, colleague left
 """
@@ -26,6 +27,7 @@ from chorus.common.shares.outcomes import (
     Cancelled,
     Delayed,
     Failed,
+    Manual,
     Outcome,
     Published,
     record_outcomes,
@@ -51,6 +53,7 @@ __all__ = [
     "Delayed",
     "DueShare",
     "Failed",
+    "Manual",
     "Outcome",
     "Published",
     "ShareStatus",

@@ -1,6 +1,7 @@
 """Recording what an attempt came to: published, failed, delayed (a wait or a retry later),
-cancelled. Many attempts' outcomes are written in one transaction, one statement per kind, each
-only while its attempt still holds the claim; the events they imply go to the outbox with them.
+cancelled, manual (the network takes no posts for this account: the colleague shares by hand).
+Many attempts' outcomes are written in one transaction, one statement per kind, each only while
+its attempt still holds the claim; the events they imply go to the outbox with them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from chorus.common.outbox import add_events
 from chorus.common.shares.claims import Claim
 from chorus.common.shares.completion import settle_campaigns
 
-__all__ = ["Cancelled", "Delayed", "Failed", "Outcome", "Published", "record_outcomes"]
+__all__ = [
+    "Cancelled",
+    "Delayed",
+    "Failed",
+    "Manual",
+    "Outcome",
+    "Published",
+    "record_outcomes",
+]
 
 REASON_LIMIT = 1000
 
@@ -57,7 +66,28 @@ class Cancelled:
     reason: str
 
 
-Outcome = Published | Failed | Delayed | Cancelled
+@dataclass(frozen=True, slots=True)
+class Manual:
+    """No API may post for this account (a Facebook personal profile): the share ends here,
+    with a link the colleague opens to share it themselves."""
+
+    claim: Claim
+    link: str
+    reason: str
+
+
+Outcome = Published | Failed | Delayed | Cancelled | Manual
+
+_MANUAL = text(
+    """
+    UPDATE shares s SET status = 'manual', remote_url = v.link, reason = v.reason,
+        lease_until = NULL, updated_at = now()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:tokens AS uuid[]), CAST(:links AS text[]),
+                CAST(:reasons AS text[])) AS v(id, token, link, reason)
+    WHERE s.id = v.id AND s.claim_token = v.token AND s.status = 'publishing'
+    RETURNING s.id
+    """
+)
 
 _PUBLISHED = text(
     """
@@ -160,6 +190,19 @@ async def record_outcomes(*, session: AsyncSession, outcomes: Sequence[Outcome])
                 for o in ended
                 if isinstance(o, Failed) and o.claim.share_id in ids
             ],
+        )
+    manual = [o for o in outcomes if isinstance(o, Manual)]
+    if manual:
+        recorded.update(
+            await session.scalars(
+                _MANUAL,
+                {
+                    "ids": [o.claim.share_id for o in manual],
+                    "tokens": [o.claim.token for o in manual],
+                    "links": [o.link for o in manual],
+                    "reasons": [_reason(o.reason) for o in manual],
+                },
+            )
         )
     delayed = [o for o in outcomes if isinstance(o, Delayed)]
     if delayed:

@@ -7,7 +7,7 @@ from chorus.common.kinds import Network
 from chorus.networks.base import Idempotency, NetworkSpec, ReadbackScope
 from chorus.networks.facebook.client import DEFAULT_VERSION, FacebookClient
 from chorus.networks.facebook.connect import FacebookConnector
-from chorus.networks.facebook.text import problems, render
+from chorus.networks.facebook.text import manual_link, problems, render
 
 __all__ = ["SPEC", "FacebookClient"]
 
@@ -25,6 +25,7 @@ SPEC = NetworkSpec(
     problems=problems,
     client=FacebookClient,
     connector=FacebookConnector(),
+    manual_link=manual_link,
     api_url="https://graph.facebook.com",
     auth_url=f"https://www.facebook.com/{DEFAULT_VERSION}/dialog/oauth",
     version=DEFAULT_VERSION,

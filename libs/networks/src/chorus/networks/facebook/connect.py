@@ -1,12 +1,12 @@
 """Connecting the Facebook Pages a colleague manages: the Login dialog's authorization code, a
 long-lived user token (`fb_exchange_token`), then each page's own token from `/me/accounts`.
 A page token made from a long-lived user token does not expire. Only pages where the colleague
-may create content are connected; personal profiles cannot be posted to by any app since 2018."""
+may create content are posted to; the colleague's personal profile, which no app may post to
+since 2018, is connected too, and its shares are manual: a share-dialog link for the colleague."""
 
 from __future__ import annotations
 
 from chorus.common.credentials import Credentials
-from chorus.common.failures import AuthorizationFailure
 from chorus.common.http import NetworkHttp
 from chorus.networks.answers import json_object, remote_id_of
 from chorus.networks.base import AppCredentials, ConnectedIdentity
@@ -96,6 +96,29 @@ class FacebookConnector:
                     kind="page",
                 )
             )
-        if not found:
-            raise AuthorizationFailure("facebook: the colleague manages no page Chorus may post to")
+        # The colleague's own profile too: no app may post there, so its shares are manual (a
+        # share-dialog link for the colleague), but the colleague still takes part.
+        me = await http.request(
+            "facebook",
+            "GET",
+            url_of(app.api_url, f"/{version}/me"),
+            effect=False,
+            headers=bearer(user.access_token),
+            params={"fields": "id,name"},
+        )
+        raise_for_failure(me, sent=False)
+        try:
+            person = json_object(me)
+            found.append(
+                ConnectedIdentity(
+                    handle=str(person.get("name") or person["id"])[:300],
+                    base_url=app.api_url,
+                    remote_account_id=remote_id_of(person["id"]),
+                    credentials=user,
+                    kind="profile",
+                    authorized_until=user.expires_at,
+                )
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise unusable("facebook", "the colleague's profile") from exc
         return found

@@ -3,15 +3,25 @@ parameter (Facebook scrapes the page's Open Graph tags for the preview)."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from chorus.networks.base import Content, RenderedPost
 
-__all__ = ["MAX_CHARACTERS", "problems", "render"]
+__all__ = ["MAX_CHARACTERS", "manual_link", "problems", "render"]
 
 MAX_CHARACTERS = 63206
 
 
 def render(content: Content) -> RenderedPost:
     return RenderedPost(text=content.message.strip(), link=content.url, images=content.images)
+
+
+def manual_link(kind: str, content: Content) -> str | None:
+    """A personal profile cannot be posted to by any app (since 2018): the colleague gets
+    Facebook's share dialog for the link, with no text filled in, as Facebook's policy asks."""
+    if kind != "profile":
+        return None
+    return f"https://www.facebook.com/sharer/sharer.php?u={quote(content.url, safe='')}"
 
 
 def problems(content: Content) -> list[str]:
