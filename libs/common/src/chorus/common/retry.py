@@ -39,8 +39,11 @@ def backoff(
     return timedelta(seconds=seconds * random.uniform(1 - jitter, 1 + jitter))
 
 
-def clamp_rate_wait(until: datetime, *, now: datetime) -> datetime:
-    return min(max(until, now + MIN_RATE_WAIT), now + MAX_RATE_WAIT)
+def clamp_rate_wait(
+    until: datetime, *, now: datetime, longest: timedelta = MAX_RATE_WAIT
+) -> datetime:
+    """The network's reset time, trusted within [MIN_RATE_WAIT, longest]."""
+    return min(max(until, now + MIN_RATE_WAIT), now + max(longest, MIN_RATE_WAIT))
 
 
 def redelivery_pause(delivery_count: int) -> float:

@@ -163,6 +163,8 @@ def control_router(state: SimState) -> APIRouter:
             "accounts": len(state.accounts),
             "last_post_at": state.last_post_at,
             "requests": dict(state.requests),
+            # Injected faults not yet met by a request (`/_sim/faults` "next").
+            "faults_left": len(state.faults.next),
             "by_network": {
                 n: {
                     "posts": sum(1 for p in state.posts.values() if p.network == n),

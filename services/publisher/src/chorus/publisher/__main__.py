@@ -35,6 +35,7 @@ async def serve(settings: PublisherSettings, keyring: Keyring, stop: asyncio.Eve
         claim_lease=timedelta(seconds=settings.claim_lease_seconds),
         attempt_deadline=timedelta(seconds=settings.attempt_deadline_seconds),
         images=ImageFetcher(http, max_bytes=spec.max_image_bytes),
+        longest_rate_wait=timedelta(seconds=settings.longest_rate_wait_seconds),
     )
     consumer = Consumer(
         bus=bus,

@@ -25,6 +25,7 @@ from chorus.common.failures import (
 from chorus.common.messages import Observation
 from chorus.common.ratelimits import Hold, HoldQuery
 from chorus.common.retry import (
+    MAX_RATE_WAIT,
     MAX_RATE_WAITS,
     PUBLISH_ATTEMPTS,
     backoff,
@@ -104,6 +105,7 @@ class Attempts:
         still_wanted: WantedCheck,
         accounts: AccountHooks,
         images: ImageFetcher,
+        longest_rate_wait: timedelta = MAX_RATE_WAIT,
     ) -> None:
         self.spec = spec
         self.client = client
@@ -115,6 +117,7 @@ class Attempts:
         self._still_wanted = still_wanted
         self._accounts = accounts
         self._images = images
+        self._longest_rate_wait = longest_rate_wait
 
     async def run(self, share: ClaimedShare) -> Outcome | None:
         """What this attempt came to; None if the share is no longer this attempt's."""
@@ -290,7 +293,7 @@ class Attempts:
                 spent=0,
             )
         now = datetime.now(UTC)
-        until = clamp_rate_wait(exc.until, now=now)
+        until = clamp_rate_wait(exc.until, now=now, longest=self._longest_rate_wait)
         if record:
             await self._remember(share, exc.scope, until, exc.reason)
         return Delayed(share.claim, until, exc.reason, spent=0, rate_limited=True)
@@ -311,7 +314,7 @@ class Attempts:
         now = datetime.now(UTC)
         for budget in result.budgets:
             if budget.remaining == 0 and budget.reset_at is not None and budget.reset_at > now:
-                until = clamp_rate_wait(budget.reset_at, now=now)
+                until = clamp_rate_wait(budget.reset_at, now=now, longest=self._longest_rate_wait)
                 why = f"{self.spec.network.value} {budget.scope.value} budget spent"
                 await self._remember(share, budget.scope, until, why)
 

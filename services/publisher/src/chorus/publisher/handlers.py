@@ -26,6 +26,7 @@ from chorus.common.db import Database
 from chorus.common.failures import AuthorizationFailure, MessageRejected
 from chorus.common.messages import ShareRequested
 from chorus.common.ratelimits import Hold, HoldQuery, active_holds, hold
+from chorus.common.retry import MAX_RATE_WAIT
 from chorus.common.shares import (
     Claim,
     ClaimedShare,
@@ -67,6 +68,7 @@ class PublisherHandlers:
         claim_lease: timedelta,
         attempt_deadline: timedelta,
         images: ImageFetcher,
+        longest_rate_wait: timedelta = MAX_RATE_WAIT,
     ) -> None:
         self.db = db
         self.keyring = keyring
@@ -94,6 +96,7 @@ class PublisherHandlers:
                 needs_reauth=self._needs_reauth,
             ),
             images=images,
+            longest_rate_wait=longest_rate_wait,
         )
 
     async def _active_holds(

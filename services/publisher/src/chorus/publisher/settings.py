@@ -27,6 +27,14 @@ class PublisherSettings(ServiceSettings):
         description="Total time one attempt at a share may take (a look-up of an earlier "
         "attempt's post and the post itself); past it the attempt counts as ambiguous.",
     )
+    longest_rate_wait_seconds: float = Field(
+        default=25 * 3600,
+        ge=5,
+        le=25 * 3600,
+        description='The longest a network\'s "wait until" is honoured before trying again '
+        "(LinkedIn's daily limit resets at midnight UTC; Facebook's throttles last an hour). "
+        "Shorter means earlier retries that may meet another 429, which spends no attempt.",
+    )
     claim_lease_seconds: float = Field(
         default=45.0,
         gt=0,
