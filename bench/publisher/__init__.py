@@ -1,0 +1,1 @@
+"""Publisher benchmark: `make bench-publisher` (ARGS="--shares 4000 --latency-ms 200")."""
