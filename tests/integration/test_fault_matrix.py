@@ -124,16 +124,29 @@ async def test_every_share_ends_well_through_the_fault_matrix(stack: Stack, db: 
             return answer.json()
 
     report = await eventually(campaign, until=lambda r: r["status"] == "completed", timeout=300)
-    shares = await _rows(db, "SELECT network, status, reason, attempts FROM shares")
+    shares = await _rows(
+        db,
+        "SELECT s.network, s.status, s.reason, s.attempts, a.remote_account_id "
+        "FROM shares s JOIN accounts a ON a.id = s.account_id",
+    )
     assert len(shares) == COLLEAGUES * 5
     assert {s.status for s in shares} <= {"published", "failed", "manual"}, report["shares"]
     failed = [s for s in shares if s.status == "failed"]
-    # Only the revoked grants failed, each with its reason, after one try.
-    assert len(failed) == REVOKED, [s.reason for s in failed][:5]
-    assert all(s.network == "linkedin" and "connected again" in s.reason for s in failed)
-    assert all(s.attempts <= 1 for s in failed)
+    linkedin = [s for s in failed if s.network == "linkedin"]
+    # Only the revoked grants failed on LinkedIn, each with its reason, after one try.
+    assert {s.remote_account_id for s in linkedin} == {r.remote_account_id for r in revoked}
+    assert all("connected again" in s.reason and s.attempts <= 1 for s in linkedin)
+    # X rotates refresh tokens: an X publisher killed after X rotated a token but before the
+    # new one was committed leaves that account's stored refresh token spent. Those accounts
+    # are marked for the colleague, never retried, and they are at most the refreshes that
+    # were in flight when the publisher died.
+    lost = [s for s in failed if s.network == "x"]
+    assert all("connected again" in s.reason and "refused the grant" in s.reason for s in lost), [
+        s.reason for s in lost
+    ]
+    assert len(lost) <= 20 and {s.network for s in failed} <= {"linkedin", "x"}
     marked = await _rows(db, "SELECT count(*) AS n FROM accounts WHERE status = 'needs_reauth'")
-    assert marked[0].n == REVOKED
+    assert marked[0].n == REVOKED + len(lost)
     manual = [s for s in shares if s.status == "manual"]
     assert len(manual) == COLLEAGUES and {s.network for s in manual} == {"facebook"}
     stats = await _sim(stack, "GET", "/_sim/stats")
@@ -144,7 +157,7 @@ async def test_every_share_ends_well_through_the_fault_matrix(stack: Stack, db: 
             published[s.network] += 1
     assert published == {
         "mastodon": COLLEAGUES,
-        "x": COLLEAGUES,  # every expired token refreshed
+        "x": COLLEAGUES - len(lost),  # every other expired token refreshed
         "linkedin": COLLEAGUES - REVOKED,
         "facebook": COLLEAGUES,
     }

@@ -10,6 +10,7 @@ has committed.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -72,6 +73,8 @@ class PublisherHandlers:
     ) -> None:
         self.db = db
         self.keyring = keyring
+        # Refreshes under way, kept alive past a cancelled attempt (see `_refresh`).
+        self._refreshing: set[asyncio.Task[Credentials]] = set()
         self.claim_lease = claim_lease
         self.network = spec.network
         self._claims: Batcher[tuple[uuid.UUID, uuid.UUID], ClaimedShare | None] = Batcher(
@@ -111,14 +114,24 @@ class PublisherHandlers:
         return [None] * len(holds)
 
     async def _refresh(self, share: ClaimedShare, renew: Renew) -> Credentials:
-        try:
-            return await refresh_credentials(
+        # A rotating refresh token (X) is spent the moment the network answers: the new one
+        # must be committed even if the attempt's deadline cancels us meanwhile, or the account
+        # is left with a dead token. The refresh runs on, shielded, to its commit.
+        task = asyncio.ensure_future(
+            refresh_credentials(
                 db=self.db,
                 keyring=self.keyring,
                 account_id=share.claim.account_id,
                 seen=share.sealed_credentials,
                 renew=renew,
             )
+        )
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshing.discard)
+        # Its failure, if nobody waits for it any more, is the next attempt's to meet.
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        try:
+            return await asyncio.shield(task)
         except AccountUnavailable as exc:
             raise AuthorizationFailure(str(exc)) from exc
 
