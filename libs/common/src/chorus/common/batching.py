@@ -4,6 +4,10 @@ not 100. A caller gets its own result, or the batch's exception.
 
     claims = Batcher(flush=claim_many, max_size=100)
     job = await claims.submit(share_id)
+
+At most `flights` flushes run at once; calls made meanwhile wait and go together in the next
+one. Under load a batch then holds everything that arrived during the previous flush, so the
+number of transactions follows the database's pace, not the number of callers.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ class Batcher(Generic[T, R]):
         self,
         *,
         flush: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
-        max_size: int = 100,
+        max_size: int = 500,
+        flights: int = 2,
     ) -> None:
         self._flush = flush
         self._max_size = max_size
+        self._flights = flights
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._scheduled = False
         # Flushes in progress: the loop keeps only weak references to tasks.
@@ -46,12 +52,18 @@ class Batcher(Generic[T, R]):
 
     def _start_flush(self) -> None:
         self._scheduled = False
-        if not self._pending:
-            return
-        batch, self._pending = self._pending, []
-        task = asyncio.ensure_future(self._run(batch))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        # With `flights` flushes already running, the pending calls wait for one to end.
+        while self._pending and len(self._running) < self._flights:
+            batch, self._pending = self._pending[: self._max_size], self._pending[self._max_size :]
+            task = asyncio.ensure_future(self._run(batch))
+            self._running.add(task)
+            task.add_done_callback(self._flushed)
+
+    def _flushed(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        if self._pending and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._start_flush)
 
     async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:

@@ -1,0 +1,70 @@
+"""The batcher: concurrent calls share flushes, at most `flights` run at once, and what
+arrives during a flush goes together in the next one (fewer transactions under load)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from chorus.common.batching import Batcher
+
+
+async def test_calls_arriving_during_a_flush_go_together_in_the_next() -> None:
+    batches: list[list[int]] = []
+    running = 0
+    most = 0
+    release = asyncio.Event()
+
+    async def flush(items: Sequence[int]) -> list[int]:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        batches.append(list(items))
+        if len(batches) == 1:
+            await release.wait()  # the first flush is slow: everything else piles up
+        running -= 1
+        return [i * 10 for i in items]
+
+    batcher: Batcher[int, int] = Batcher(flush=flush, flights=1)
+    first = asyncio.ensure_future(batcher.submit(0))
+    await asyncio.sleep(0)  # the first flush starts
+    await asyncio.sleep(0)
+    rest = [asyncio.ensure_future(batcher.submit(i)) for i in range(1, 51)]
+    await asyncio.sleep(0)
+    assert len(batches) == 1  # nothing else runs while the first flush is under way
+    release.set()
+    assert await first == 0
+    assert await asyncio.gather(*rest) == [i * 10 for i in range(1, 51)]
+    assert batches == [[0], list(range(1, 51))] and most == 1
+
+
+async def test_a_failed_flush_fails_only_its_own_callers() -> None:
+    async def flush(items: Sequence[int]) -> list[int]:
+        if 13 in items:
+            raise RuntimeError("database down")
+        return list(items)
+
+    batcher: Batcher[int, int] = Batcher(flush=flush, max_size=1)
+    ok, bad = batcher.submit(1), batcher.submit(13)
+    results = await asyncio.gather(ok, bad, return_exceptions=True)
+    assert results[0] == 1 and isinstance(results[1], RuntimeError)
+
+
+@pytest.mark.parametrize("flights", [1, 2, 3])
+async def test_no_more_than_flights_flushes_at_once(flights: int) -> None:
+    running = 0
+    most = 0
+
+    async def flush(items: Sequence[int]) -> list[int]:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        return list(items)
+
+    batcher: Batcher[int, int] = Batcher(flush=flush, max_size=5, flights=flights)
+    assert await asyncio.gather(*(batcher.submit(i) for i in range(40))) == list(range(40))
+    assert most == flights
