@@ -17,6 +17,7 @@ from chorus.networks.base import AppCredentials
 from chorus.networks.plumbing import url_of
 
 __all__ = [
+    "authorization_code_url",
     "code_challenge",
     "new_code_verifier",
     "new_state",
@@ -46,6 +47,28 @@ def code_challenge(verifier: str) -> str:
 
 def with_query(url: str, params: dict[str, str]) -> str:
     return f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+
+
+def authorization_code_url(
+    app: AppCredentials,
+    *,
+    redirect_uri: str,
+    state: str,
+    scope: str,
+    code_challenge: str | None = None,
+) -> str:
+    """The network's authorisation page for the colleague's browser (RFC 6749 4.1.1), with
+    PKCE (RFC 7636, S256) where the network takes it."""
+    params = {
+        "response_type": "code",
+        "client_id": app.client_id,
+        "redirect_uri": redirect_uri,
+        "scope": scope,
+        "state": state,
+    }
+    if code_challenge is not None:
+        params |= {"code_challenge": code_challenge, "code_challenge_method": "S256"}
+    return with_query(app.auth_url, params)
 
 
 def _basic(app: AppCredentials) -> dict[str, str]:

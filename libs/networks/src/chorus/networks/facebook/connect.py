@@ -11,7 +11,7 @@ from chorus.common.http import NetworkHttp
 from chorus.networks.answers import json_object, remote_id_of
 from chorus.networks.base import AppCredentials, ConnectedIdentity
 from chorus.networks.facebook.client import DEFAULT_VERSION, raise_for_failure
-from chorus.networks.oauth import token_request, with_query
+from chorus.networks.oauth import authorization_code_url, token_request
 from chorus.networks.plumbing import bearer, unusable, url_of
 
 __all__ = ["SCOPES", "FacebookConnector"]
@@ -23,15 +23,12 @@ class FacebookConnector:
     def authorization_url(
         self, *, app: AppCredentials, redirect_uri: str, state: str, code_challenge: str
     ) -> str:
-        return with_query(
-            app.auth_url,
-            {
-                "client_id": app.client_id,
-                "redirect_uri": redirect_uri,
-                "state": state,
-                "scope": SCOPES,
-                "response_type": "code",
-            },
+        # Facebook Login's web flow takes no PKCE; `state` guards it.
+        return authorization_code_url(
+            app,
+            redirect_uri=redirect_uri,
+            state=state,
+            scope=SCOPES,
         )
 
     async def exchange(

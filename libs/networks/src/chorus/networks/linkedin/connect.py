@@ -9,7 +9,7 @@ from chorus.common.http import NetworkHttp
 from chorus.networks.answers import json_object, remote_id_of
 from chorus.networks.base import AppCredentials, ConnectedIdentity
 from chorus.networks.linkedin.client import token_url
-from chorus.networks.oauth import token_request, with_query
+from chorus.networks.oauth import authorization_code_url, token_request
 from chorus.networks.plumbing import bearer, unusable, url_of
 
 __all__ = ["SCOPES", "LinkedInConnector"]
@@ -22,15 +22,11 @@ class LinkedInConnector:
         self, *, app: AppCredentials, redirect_uri: str, state: str, code_challenge: str
     ) -> str:
         # LinkedIn's web flow has no PKCE for confidential clients; `state` guards it.
-        return with_query(
-            app.auth_url,
-            {
-                "response_type": "code",
-                "client_id": app.client_id,
-                "redirect_uri": redirect_uri,
-                "state": state,
-                "scope": SCOPES,
-            },
+        return authorization_code_url(
+            app,
+            redirect_uri=redirect_uri,
+            state=state,
+            scope=SCOPES,
         )
 
     async def exchange(

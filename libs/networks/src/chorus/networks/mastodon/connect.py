@@ -8,7 +8,7 @@ from chorus.common.failures import PermanentFailure
 from chorus.common.http import NetworkHttp
 from chorus.networks.answers import json_object, remote_id_of
 from chorus.networks.base import AppCredentials, ConnectedIdentity
-from chorus.networks.oauth import token_request, with_query
+from chorus.networks.oauth import authorization_code_url, token_request
 from chorus.networks.plumbing import bearer, unusable, url_of
 
 __all__ = ["SCOPES", "MastodonConnector", "register_app"]
@@ -50,17 +50,12 @@ class MastodonConnector:
     def authorization_url(
         self, *, app: AppCredentials, redirect_uri: str, state: str, code_challenge: str
     ) -> str:
-        return with_query(
-            app.auth_url,
-            {
-                "response_type": "code",
-                "client_id": app.client_id,
-                "redirect_uri": redirect_uri,
-                "scope": SCOPES,
-                "state": state,
-                "code_challenge": code_challenge,
-                "code_challenge_method": "S256",
-            },
+        return authorization_code_url(
+            app,
+            redirect_uri=redirect_uri,
+            state=state,
+            scope=SCOPES,
+            code_challenge=code_challenge,
         )
 
     async def exchange(
