@@ -5,6 +5,10 @@ from the AppView, sessions refresh, and a colleague connects with an app passwor
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,9 +20,9 @@ import pytest
 from sqlalchemy import select, text
 
 from chorus.common.addresses import AddressPolicy
-from chorus.common.credentials import Keyring
+from chorus.common.credentials import Credentials, Keyring
 from chorus.common.db import Database
-from chorus.common.failures import AuthorizationFailure
+from chorus.common.failures import AuthorizationFailure, TokenExpired
 from chorus.common.http import NetworkHttp
 from chorus.common.kinds import Network
 from chorus.common.messages import CampaignCreated, ShareRequested
@@ -32,7 +36,7 @@ from chorus.networks.bluesky.tid import record_key
 from chorus.publisher.handlers import PublisherHandlers
 from chorus.publisher.media import ImageFetcher
 from chorus.scheduler.handlers import SchedulerHandlers
-from tests.factories import Org, make_campaign
+from tests.factories import Org, make_accounts, make_campaign
 
 pytestmark = pytest.mark.integration
 
@@ -218,3 +222,79 @@ async def test_the_colleague_connects_with_an_app_password_and_the_share_posts_o
         share = (await session.execute(text("SELECT status, remote_id FROM shares"))).one()
     records = await _records(bsky, account.did)
     assert share.status == "published" and [r["uri"] for r in records] == [share.remote_id]
+
+
+def _expired(access_jwt: str) -> str:
+    """The same access token, made to have expired an hour ago: re-signed with the local PDS's
+    development secret (@atproto/dev-env's JWT_SECRET), which only a test network uses."""
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    header, payload, _ = access_jwt.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    now = int(time.time())
+    claims.update(iat=now - 7200, exp=now - 3600)
+    signed = f"{header}.{b64(json.dumps(claims).encode())}"
+    signature = hmac.new(b"jwt-secret", signed.encode(), hashlib.sha256).digest()
+    return f"{signed}.{b64(signature)}"
+
+
+async def test_an_expired_session_is_refreshed_and_the_share_posts(
+    bsky: LocalBluesky, http: NetworkHttp, clean_db: Database, keyring: Keyring, org: Org
+) -> None:
+    colleague = await _colleague(bsky, http)
+    stale = Credentials(
+        access_token=_expired(colleague.token),
+        refresh_token=colleague.credentials.refresh_token,
+        extra=dict(colleague.credentials.extra),
+    )
+    client = BlueskyClient(http)
+    expired = AccountAccess(
+        base_url=colleague.base_url,
+        credentials=stale,
+        handle=colleague.handle,
+        remote_account_id=colleague.remote_account_id,
+    )
+    # The PDS answers 400 ExpiredToken (not 401): the client says a refresh would help.
+    with pytest.raises(TokenExpired):
+        await client.read_followers(account=expired)
+    sim = [
+        {
+            "username": colleague.handle,
+            "base_url": colleague.base_url,
+            "token": "-",
+            "id": colleague.remote_account_id,
+        }
+    ]
+    await make_accounts(
+        clean_db, org=org, keyring=keyring, sim=sim, network="bluesky", credentials=[stale]
+    )
+    campaign_id = await make_campaign(clean_db, org=org, networks=("bluesky",))
+    await SchedulerHandlers(db=clean_db).campaign_created(
+        CampaignCreated(campaign_id=campaign_id, org_id=org.id)
+    )
+    async with clean_db.sessions.begin() as session:
+        share_id = await session.scalar(text("UPDATE shares SET status = 'queued' RETURNING id"))
+    publisher = PublisherHandlers(
+        db=clean_db,
+        spec=SPEC,
+        client=client,
+        keyring=keyring,
+        claim_lease=timedelta(seconds=45),
+        attempt_deadline=timedelta(seconds=20),
+        images=ImageFetcher(http, max_bytes=SPEC.max_image_bytes),
+    )
+    await publisher.share_requested(
+        ShareRequested(share_id=share_id, org_id=org.id, network=Network.BLUESKY)
+    )
+    async with clean_db.sessions() as session:
+        share = (await session.execute(text("SELECT status, reason FROM shares"))).one()
+        sealed = await session.scalar(select(Account.credentials))
+    assert share.status == "published", share.reason
+    assert sealed is not None
+    kept = keyring.open(sealed)
+    # The refreshed session was stored, the rotated refresh token with it.
+    assert kept.access_token != stale.access_token
+    assert kept.refresh_token != stale.refresh_token
+    assert len(await _records(bsky, colleague.remote_account_id or "")) == 1
