@@ -132,7 +132,7 @@ async def test_images_counts_followers_and_a_refreshed_session(
     await bsky.follow(fan, colleague.remote_account_id or "")
     counts = await eventually(
         lambda: client.read_counts(account=colleague, remote_ids=[posted.remote_id]),
-        lambda c: bool(c) and c[posted.remote_id].likes == 1,
+        lambda c: bool(c) and (c[posted.remote_id].likes, c[posted.remote_id].reshares) == (1, 1),
     )
     found = counts[posted.remote_id]
     assert (found.likes, found.reshares, found.replies, found.impressions) == (1, 1, 0, None)
