@@ -144,3 +144,78 @@ async def test_a_refused_connection_is_transient_and_not_ambiguous() -> None:
         await http.request("test", "POST", "http://127.0.0.1:1/", effect=True)
     assert not caught.value.ambiguous
     await http.aclose()
+
+
+async def test_a_connection_lost_after_the_post_was_sent_is_ambiguous(serve: Serve) -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)  # the post arrived; the answer never leaves
+
+    port = await serve(hang_up)
+    http = _http()
+    with pytest.raises(TransientFailure) as caught:
+        await http.request("test", "POST", f"http://127.0.0.1:{port}/", effect=True, json={})
+    assert caught.value.ambiguous
+    await http.aclose()
+
+
+async def _requests_of(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return head + await reader.readexactly(length)
+
+
+async def test_no_redirect_is_followed_and_no_cookie_passes_between_calls(serve: Serve) -> None:
+    seen: list[bytes] = []
+
+    async def redirect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while not reader.at_eof():
+            seen.append(await _requests_of(reader))
+            writer.write(
+                b"HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/\r\n"
+                b"Set-Cookie: session=colleague-a; Path=/\r\nContent-Length: 0\r\n\r\n"
+            )
+            await writer.drain()
+
+    port = await serve(redirect)
+    http = _http()
+    for _ in range(2):
+        # A name, not an address: a cookie jar takes no cookies from bare addresses.
+        answer = await http.request("test", "GET", f"http://localhost:{port}/", effect=False)
+        assert answer.status_code == 302
+        assert answer.headers["location"] == "http://169.254.169.254/"
+    assert len(seen) == 2
+    # One colleague's cookie is never sent on another's call.
+    assert b"cookie" not in seen[1].lower().replace(b"set-cookie", b"")
+    await http.aclose()
+
+
+async def test_an_upload_is_sent_as_multipart_form_data(serve: Serve) -> None:
+    seen: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await _requests_of(reader))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+        writer.write(b'Content-Length: 11\r\n\r\n{"id": "7"}')
+        await writer.drain()
+
+    port = await serve(record)
+    http = _http()
+    answer = await http.request(
+        "test",
+        "POST",
+        f"http://127.0.0.1:{port}/media",
+        effect=True,
+        data={"description": "A chart"},
+        files={"file": ("image", b"\x89PNG-bytes", "image/png")},
+    )
+    assert answer.json() == {"id": "7"}
+    request = seen[0]
+    assert b"multipart/form-data; boundary=" in request
+    assert b'name="description"\r\n' in request and b"A chart" in request
+    assert b'name="file"; filename="image"' in request
+    assert b"Content-Type: image/png" in request and b"\x89PNG-bytes" in request
+    await http.aclose()

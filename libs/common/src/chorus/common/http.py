@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import ssl
-import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpcore
+import aiohttp
+import aiohttp.abc
+import certifi
 import httpx
 
 from chorus.common.addresses import AddressPolicy, DestinationRefused
@@ -30,12 +33,20 @@ from chorus.common.settings import NetworkAccessSettings
 __all__ = ["HttpAnswer", "NetworkHttp"]
 
 USER_AGENT = "Chorus/0.1 (+employee advocacy)"
+# Idle connections are dropped before the usual servers' own 5 s keep-alive (uvicorn, nginx
+# defaults are 5 s and more), so we rarely send on a connection the server is closing: such
+# a send is ambiguous for a post.
+KEEPALIVE_SECONDS = 4.0
+# Waiting for a free connection and opening one: past this, nothing was sent (not ambiguous).
+CONNECT_SECONDS = 10.0
+_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
 class HttpAnswer:
     status_code: int
-    headers: httpx.Headers
+    # Case-insensitive, as HTTP's field names are.
+    headers: Mapping[str, str]
     content: bytes
 
     def json(self) -> Any:
@@ -50,73 +61,52 @@ class _ResponseTooLarge(Exception):
     pass
 
 
-class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Resolves names itself, refuses non-public answers, and connects to the address it
-    checked (TLS still verifies the certificate against the name)."""
+class _GuardedResolver(aiohttp.abc.AbstractResolver):
+    """Names are resolved by the policy, which refuses non-public answers; aiohttp connects
+    to the addresses returned here (TLS still verifies the certificate against the name).
+    Hosts given as IP literals never reach a resolver: `AddressPolicy.check_url` refuses
+    non-public ones before the call."""
 
     def __init__(self, policy: AddressPolicy) -> None:
         self._policy = policy
-        self._inner = httpcore.AnyIOBackend()
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: typing.Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = await self._policy.resolve(host, port)
-        last: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address,
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        return [
+            {
+                "hostname": host,
+                "host": address,
+                "port": port,
+                "family": socket.AF_INET6 if ":" in address else socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+            }
+            for address in await self._policy.resolve(host, port)
+        ]
 
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: typing.Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise DestinationRefused("unix sockets are not network destinations")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+    async def close(self) -> None:
+        return None
 
 
-def _transport(
-    policy: AddressPolicy, tls: ssl.SSLContext, connections: int
-) -> httpx.AsyncHTTPTransport:
-    transport = httpx.AsyncHTTPTransport(
-        verify=tls,
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-    )
-    # httpx takes no network backend of its own, so its pool is rebuilt with ours (same
-    # settings). tests/common/test_http.py fails if a name resolving to loopback gets through.
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=tls,
-        max_connections=connections,
-        max_keepalive_connections=connections,
-        keepalive_expiry=5.0,
-        network_backend=_GuardedBackend(policy),
-    )
-    return transport
+def _body(data: Any, files: Any, content: bytes | None) -> Any:
+    """httpx's request-body arguments as aiohttp takes them (the network clients use httpx's
+    shapes: `files={"field": (filename, bytes, mime)}` beside form `data`)."""
+    if files:
+        form = aiohttp.FormData()
+        for name, value in (data or {}).items():
+            form.add_field(name, str(value))
+        for name, (filename, blob, mime) in files.items():
+            form.add_field(name, blob, filename=filename, content_type=mime)
+        return form
+    return content if content is not None else data
 
 
 class NetworkHttp:
-    """One per process. `transport` is for tests (the simulator in-process); otherwise calls go
-    out through the guarded pool, `max_connections` at most, spread over small pools (httpcore
-    checks every pooled connection on each request, so one pool of 200 costs O(200) a call)."""
+    """One per process. Calls go out on aiohttp through one guarded pool of at most
+    `max_connections` (httpx's own pool cost about four times the CPU per call: the closing
+    note of issue 6 has the figures). `transport` is for tests: an in-process httpx
+    transport (the simulator as an ASGI app, or a mock) in place of sockets."""
 
     def __init__(
         self,
@@ -125,25 +115,20 @@ class NetworkHttp:
         deadline: float,
         max_bytes: int,
         max_connections: int = 100,
-        per_client: int = 10,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.policy = policy
         self.deadline = deadline
         self.max_bytes = max_bytes
-        headers = {"User-Agent": USER_AGENT}
-        if transport is not None:
-            self._clients = [httpx.AsyncClient(transport=transport, headers=headers)]
-        else:
-            count = max(1, -(-max_connections // per_client))
-            size = -(-max_connections // count)
-            # One TLS context for all: building one loads the CA bundle, which is slow.
-            tls = httpx.create_ssl_context()
-            self._clients = [
-                httpx.AsyncClient(transport=_transport(policy, tls, size), headers=headers)
-                for _ in range(count)
-            ]
-        self._turn = 0
+        self._max_connections = max_connections
+        self._headers = {"User-Agent": USER_AGENT}
+        self._in_process = (
+            httpx.AsyncClient(transport=transport, headers=self._headers)
+            if transport is not None
+            else None
+        )
+        # aiohttp's session belongs to a running loop: opened on the first call.
+        self._session: aiohttp.ClientSession | None = None
 
     @classmethod
     def from_settings(cls, settings: NetworkAccessSettings, *, max_connections: int) -> NetworkHttp:
@@ -154,9 +139,25 @@ class NetworkHttp:
             max_connections=max_connections,
         )
 
-    def _client(self) -> httpx.AsyncClient:
-        self._turn = (self._turn + 1) % len(self._clients)
-        return self._clients[self._turn]
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self._max_connections,
+            limit_per_host=0,
+            keepalive_timeout=KEEPALIVE_SECONDS,
+            use_dns_cache=False,
+            resolver=_GuardedResolver(self.policy),
+            ssl=ssl.create_default_context(cafile=certifi.where()),
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers=self._headers,
+            # Calls for different colleagues share the pool: no cookie may pass between them.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_SECONDS),
+            # Each call's body is read under our own byte cap.
+            raise_for_status=False,
+        )
+        return self._session
 
     async def request(
         self,
@@ -179,22 +180,36 @@ class NetworkHttp:
             self.policy.check_url(url)
         except DestinationRefused as exc:
             raise PermanentFailure(f"{network}: refused to call {_origin(url)}: {exc}") from exc
+        seconds = deadline or self.deadline
         try:
-            async with asyncio.timeout(deadline or self.deadline):
+            async with asyncio.timeout(seconds):
+                if self._in_process is not None:
+                    return await self._send_in_process(
+                        network,
+                        method,
+                        url,
+                        effect=effect,
+                        headers=headers,
+                        params=params,
+                        json=json,
+                        data=data,
+                        files=files,
+                        content=content,
+                    )
                 return await self._send(
                     method,
                     url,
                     headers=headers,
                     params=params,
                     json=json,
-                    data=data,
-                    files=files,
-                    content=content,
+                    data=_body(data, files, content),
                 )
+        except aiohttp.ConnectionTimeoutError as exc:
+            # No connection within CONNECT_SECONDS (the pool's wait included): nothing left.
+            raise TransientFailure(f"{network} unreachable: {type(exc).__name__}") from exc
         except TimeoutError as exc:
             raise TransientFailure(
-                f"{network}: no complete answer within {deadline or self.deadline:g} s",
-                ambiguous=effect,
+                f"{network}: no complete answer within {seconds:g} s", ambiguous=effect
             ) from exc
         except _ResponseTooLarge as exc:
             raise TransientFailure(
@@ -202,31 +217,69 @@ class NetworkHttp:
             ) from exc
         except DestinationRefused as exc:
             raise PermanentFailure(f"{network}: refused to call {_origin(url)}: {exc}") from exc
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            # Nothing was sent: never ambiguous.
+        except aiohttp.ClientConnectorError as exc:
+            # The connection (TCP or TLS) was never made: nothing was sent, never ambiguous.
             raise TransientFailure(f"{network} unreachable: {type(exc).__name__}") from exc
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             # The request may have left: the post may exist though we never saw the answer.
             raise TransientFailure(
                 f"{network} gave no answer: {type(exc).__name__}", ambiguous=effect
             ) from exc
 
-    async def _send(self, method: str, url: str, **kwargs: Any) -> HttpAnswer:
-        client = self._client()
-        async with client.stream(method, url, **kwargs) as response:
-            declared = response.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None,
+        params: Any,
+        json: Any,
+        data: Any,
+    ) -> HttpAnswer:
+        session = self._session or self._open()
+        async with session.request(
+            method,
+            url,
+            headers=headers,
+            params=params,
+            json=json,
+            data=data,
+            allow_redirects=False,
+        ) as response:
+            declared = response.content_length
+            if declared is not None and declared > self.max_bytes:
                 raise _ResponseTooLarge()
             body = bytearray()
-            async for chunk in response.aiter_bytes():
+            async for chunk in response.content.iter_chunked(_CHUNK):
                 body += chunk
                 if len(body) > self.max_bytes:
                     raise _ResponseTooLarge()
-            return HttpAnswer(response.status_code, response.headers, bytes(body))
+            return HttpAnswer(response.status, response.headers, bytes(body))
+
+    async def _send_in_process(
+        self, network: str, method: str, url: str, *, effect: bool, **kwargs: Any
+    ) -> HttpAnswer:
+        assert self._in_process is not None
+        try:
+            async with self._in_process.stream(method, url, **kwargs) as response:
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > self.max_bytes:
+                        raise _ResponseTooLarge()
+                return HttpAnswer(response.status_code, response.headers, bytes(body))
+        except httpx.ConnectError as exc:
+            raise TransientFailure(f"{network} unreachable: {type(exc).__name__}") from exc
+        except httpx.HTTPError as exc:
+            raise TransientFailure(
+                f"{network} gave no answer: {type(exc).__name__}", ambiguous=effect
+            ) from exc
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
+        if self._in_process is not None:
+            await self._in_process.aclose()
+        if self._session is not None:
+            await self._session.close()
 
 
 def _origin(url: str) -> str:

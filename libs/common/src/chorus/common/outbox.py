@@ -16,7 +16,7 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chorus.common.bus import Bus, OutgoingMessage
@@ -37,17 +37,26 @@ async def add_events(session: AsyncSession, messages: Sequence[Message]) -> None
     """Stage `messages` in the caller's transaction; they leave only if it commits."""
     if not messages:
         return
+    # One statement over arrays, the payloads serialised by pydantic: the ORM's bulk insert
+    # cost the publisher more CPU than the rest of recording an outcome.
     await session.execute(
-        insert(OutboxEvent),
-        [
-            {
-                "routing_key": m.routing_key(),
-                "message_type": type(m).__name__,
-                "payload": m.model_dump(mode="json"),
-            }
-            for m in messages
-        ],
+        _ADD,
+        {
+            "keys": [m.routing_key() for m in messages],
+            "types": [type(m).__name__ for m in messages],
+            "payloads": [m.model_dump_json() for m in messages],
+        },
     )
+
+
+_ADD = text(
+    """
+    INSERT INTO outbox (routing_key, message_type, payload)
+    SELECT k, t, CAST(p AS jsonb)
+    FROM unnest(CAST(:keys AS text[]), CAST(:types AS text[]), CAST(:payloads AS text[]))
+         AS v(k, t, p)
+    """
+)
 
 
 class OutboxRelay:

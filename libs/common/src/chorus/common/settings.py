@@ -29,8 +29,11 @@ class DatabaseSettings(BaseSettings):
     )
     # The connection budget: each process holds at most pool_size + max_overflow connections,
     # plus one LISTEN connection per relay or releaser. See the README's "Database connections".
-    database_pool_size: int = Field(default=5, ge=1, le=200)
-    database_max_overflow: int = Field(default=5, ge=0, le=200)
+    # All ten are kept: an overflow connection is closed when handed back, and the batched
+    # writers of a busy publisher then reconnected (and re-prepared their statements) several
+    # times a second.
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_max_overflow: int = Field(default=0, ge=0, le=200)
 
 
 class BusSettings(BaseSettings):

@@ -23,7 +23,7 @@ from chorus.common.failures import (
     TransientFailure,
 )
 from chorus.common.messages import Observation
-from chorus.common.ratelimits import Hold, HoldQuery
+from chorus.common.ratelimits import Hold
 from chorus.common.retry import (
     MAX_RATE_WAIT,
     MAX_RATE_WAITS,
@@ -73,8 +73,6 @@ Renew = Callable[[Credentials], Awaitable[Credentials]]
 class AccountHooks:
     """What an attempt asks of the database about the account, through the handlers' batches."""
 
-    # Until when, and why, the account (or the whole app) must wait; None if it need not.
-    held: Callable[[HoldQuery], Awaitable[tuple[datetime, str] | None]]
     # Remember that the network said wait, for every replica.
     hold: Callable[[Hold], Awaitable[None]]
     # New credentials, under the account's row lock (a rotating refresh token works once).
@@ -147,7 +145,7 @@ class Attempts:
         except InvalidCredentialsKey:
             log.error("credentials of account %s cannot be opened", claim.account_id)
             return Failed(claim, "stored credentials cannot be opened (was the key changed?)", 0)
-        held = await self._accounts.held(HoldQuery(self.spec.network, claim.account_id))
+        held = share.held
         if held is not None:
             # Another replica (or an earlier attempt) was told to wait: no call is made.
             return await self._rate_limited(share, RateLimited(held[1], until=held[0]), False)

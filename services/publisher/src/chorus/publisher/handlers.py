@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from chorus.common.batching import Batcher
 from chorus.common.credentials import (
@@ -26,7 +26,7 @@ from chorus.common.credentials import (
 from chorus.common.db import Database
 from chorus.common.failures import AuthorizationFailure, MessageRejected
 from chorus.common.messages import ShareRequested
-from chorus.common.ratelimits import Hold, HoldQuery, active_holds, hold
+from chorus.common.ratelimits import Hold, hold
 from chorus.common.retry import MAX_RATE_WAIT
 from chorus.common.shares import (
     Claim,
@@ -82,9 +82,6 @@ class PublisherHandlers:
         )
         self._wanted: Batcher[Claim, str | None] = Batcher(flush=self._still_wanted)
         self._outcomes: Batcher[Outcome, bool] = Batcher(flush=self._record_many)
-        self._held: Batcher[HoldQuery, tuple[datetime, str] | None] = Batcher(
-            flush=self._active_holds
-        )
         self._holds: Batcher[Hold, None] = Batcher(flush=self._hold_many)
         self.attempts = Attempts(
             spec=spec,
@@ -93,7 +90,6 @@ class PublisherHandlers:
             deadline=attempt_deadline,
             still_wanted=self._wanted.submit,
             accounts=AccountHooks(
-                held=self._held.submit,
                 hold=self._holds.submit,
                 refresh=self._refresh,
                 needs_reauth=self._needs_reauth,
@@ -101,12 +97,6 @@ class PublisherHandlers:
             images=images,
             longest_rate_wait=longest_rate_wait,
         )
-
-    async def _active_holds(
-        self, queries: Sequence[HoldQuery]
-    ) -> list[tuple[datetime, str] | None]:
-        async with self.db.sessions() as session:
-            return await active_holds(session=session, queries=queries)
 
     async def _hold_many(self, holds: Sequence[Hold]) -> list[None]:
         async with self.db.sessions.begin() as session:

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chorus.common.kinds import CampaignStatus, Network, ShareStatus
+from chorus.common.ratelimits import HoldQuery, active_holds
 
 __all__ = ["Claim", "ClaimedShare", "claim_many", "still_wanted"]
 
@@ -63,6 +64,9 @@ class ClaimedShare:
     # claim (a retry: the post may already exist).
     first_attempt_at: datetime
     attempted_before: bool
+    # Until when, and why, the network said this account (or the whole app) must wait, as
+    # read in the claim's transaction; None if it need not.
+    held: tuple[datetime, str] | None = None
 
 
 _CLAIM = text(
@@ -94,10 +98,15 @@ async def claim_many(
     """Claim (share id, organisation id) pairs for `lease`. None where there is nothing to do
     now: an outcome already, delayed until later, or held by a live attempt (if that attempt
     dies, its lease runs out and the sweeper plans the share again, so no message is needed)."""
-    rows = await session.execute(
-        _CLAIM,
-        {"ids": [r[0] for r in requests], "orgs": [r[1] for r in requests], "lease": lease},
-    )
+    rows = (
+        await session.execute(
+            _CLAIM,
+            {"ids": [r[0] for r in requests], "orgs": [r[1] for r in requests], "lease": lease},
+        )
+    ).all()
+    # The rate holds are read with the claim: one transaction, not one more per attempt.
+    queries = [HoldQuery(Network(row.network), row.account_id) for row in rows]
+    holds = await active_holds(session=session, queries=queries)
     claimed = {
         row.id: ClaimedShare(
             claim=Claim(
@@ -131,8 +140,9 @@ async def claim_many(
             campaign_created_at=row.campaign_created_at,
             first_attempt_at=row.first_attempt_at,
             attempted_before=row.attempted_before,
+            held=held,
         )
-        for row in rows
+        for row, held in zip(rows, holds, strict=True)
     }
     return [claimed.get(share_id) for share_id, _ in requests]
 
