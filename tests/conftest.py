@@ -63,9 +63,10 @@ def bsky() -> Iterator[LocalBluesky]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests on the real Bluesky network run last: on a new machine its install (started in
-    the background by `make test`) has the rest of the suite's time to finish."""
-    items.sort(key=lambda item: "bsky" in getattr(item, "fixturenames", ()))
+    """Tests on a real Bluesky network (fixtures named `...bsky...`) run last: on a new machine
+    its install (started in the background by `make test`) has the rest of the suite's time to
+    finish."""
+    items.sort(key=lambda item: any("bsky" in name for name in getattr(item, "fixturenames", ())))
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,11 @@ SCRIPTS = Path(__file__).resolve().parents[5] / "scripts" / "bluesky"
 INSTALL_SCRIPT = SCRIPTS / "install.sh"
 START_SCRIPT = SCRIPTS / "start.mjs"
 READY_PREFIX = "READY "
+# With rate limits on, the PDS gives each DID 5000 points of repo writes an hour, and a create
+# costs 3 (@atproto/pds 0.5.35: dist/rate-limits.js "repo-write-hour",
+# dist/api/com/atproto/repo/applyWrites.js `ratelimitPoints`).
+REPO_WRITE_POINTS_PER_HOUR = 5000
+CREATE_POINTS = 3
 
 
 class Account(NamedTuple):
@@ -109,7 +114,8 @@ class LocalBluesky:
     network (PLC, PDS, AppView, ozone) and stops it after. `postgres_dsn` is a plain
     `postgresql://user:pass@host:port/db` URL (LocalPostgres.dsn; a `postgresql+asyncpg://` one
     is taken too); the network creates its own
-    schemas in it, named after `schema` (letters and underscores, random by default)."""
+    schemas in it, named after `schema` (letters and underscores, random by default).
+    `rate_limits=True` makes the PDS enforce its limits (429s; see `exhaust_repo_writes`)."""
 
     root: Path
     postgres_dsn: str
@@ -324,6 +330,29 @@ class LocalBluesky:
             },
         )
         return str(body["uri"]), str(body["cid"])
+
+    async def exhaust_repo_writes(self, account: Account) -> httpx.Response:
+        """Spend `account`'s hourly budget of repo writes in one request that writes nothing
+        (rate limits on); the PDS's 429, whose `RateLimit-Reset` says when it refills.
+
+        One applyWrites with more creates than the hour allows. Its points are counted once its
+        input is valid, before the handler runs (@atproto/xrpc-server dist/server.js), and the
+        limiter keeps them even as it refuses (rate-limiter-flexible RateLimiterMemory.consume):
+        every repo write of the account (putRecord, 2 points) is refused until the reset. With
+        rate limits off the handler refuses more than 200 writes, so nothing is written then
+        either."""
+        creates = REPO_WRITE_POINTS_PER_HOUR // CREATE_POINTS + 1
+        write = {
+            "$type": "com.atproto.repo.applyWrites#create",
+            "collection": "app.bsky.feed.post",
+            "value": {},
+        }
+        return await self.xrpc(
+            "POST",
+            "com.atproto.repo.applyWrites",
+            token=await self.access_token(account),
+            json_body={"repo": account.did, "writes": [write] * creates},
+        )
 
     async def post(self, by: Account, text: str) -> tuple[str, str]:
         return await self.create_record(by, "app.bsky.feed.post", {"text": text})
