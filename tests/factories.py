@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ from chorus.common.credentials import Credentials, Keyring, remote_key
 from chorus.common.db import Database
 from chorus.common.http import NetworkHttp
 from chorus.common.models import Account, Ambassador, Campaign, Organisation, Share
-from chorus.gateway.auth import hash_api_key, new_api_key
+from chorus.gateway.api_keys import issue_key
 
 
 def network_http(
@@ -45,15 +46,14 @@ class Org:
 
 
 async def make_org(db: Database, *, name: str) -> Org:
-    key = new_api_key()
     async with db.sessions.begin() as session:
         org_id = await session.scalar(
-            insert(Organisation)
-            .values(name=name, api_key_hash=hash_api_key(key))
-            .returning(Organisation.id)
+            insert(Organisation).values(name=name).returning(Organisation.id)
         )
-    assert org_id is not None
-    return Org(id=org_id, api_key=key)
+        assert org_id is not None
+        key = await issue_key(session=session, org_id=org_id, name="tests", now=datetime.now(UTC))
+    assert key.key is not None
+    return Org(id=org_id, api_key=key.key)
 
 
 async def sim_accounts(

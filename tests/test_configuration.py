@@ -34,6 +34,12 @@ CASES = [
     ("gateway", {"CHORUS_ALLOW_PRIVATE_NETWORKS": "maybe"}, "allow_private_networks"),
     ("gateway", {"CHORUS_CREDENTIALS_KEY": ""}, "CHORUS_CREDENTIALS_KEY is not set"),
     ("gateway", {"CHORUS_PORT": "not-a-port"}, "port"),
+    (
+        "gateway",
+        {"CHORUS_IDEMPOTENCY_RETENTION_HOURS": "1"},
+        "idempotency_retention_hours",
+    ),
+    ("gateway", {"CHORUS_REPLICAS": "0"}, "replicas"),
     ("metrics", {"CHORUS_READBACK_BATCH": "0"}, "readback_batch"),
     ("scheduler", {"CHORUS_RELEASE_BATCH": "-1"}, "release_batch"),
 ]

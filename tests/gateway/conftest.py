@@ -1,9 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from chorus.common.addresses import AddressPolicy
 from chorus.common.credentials import Keyring
@@ -29,23 +33,62 @@ async def test_resolver(host: str, port: int) -> list[str]:
 test_resolver.__test__ = False  # type: ignore[attr-defined]
 
 
+@dataclass
+class Clock:
+    """The wall clock the gateway reads, moved by the test instead of waited for."""
+
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
 @pytest.fixture
-async def api(clean_db: Database, keyring: Keyring) -> AsyncIterator[httpx.AsyncClient]:
-    """The gateway app over the real database, reached in-process, as in production: only
-    https and public addresses for accounts."""
+def clock() -> Clock:
+    return Clock()
+
+
+GatewayFactory = Callable[..., FastAPI]
+
+
+@pytest.fixture
+async def gateway_app(
+    clean_db: Database, keyring: Keyring, clock: Clock
+) -> AsyncIterator[GatewayFactory]:
+    """Builds the gateway app over the real database, as in production (only https and
+    public addresses for accounts), with the test's clock; keywords go to `create_app`."""
     policy = AddressPolicy(allow_private=False, resolver=test_resolver)
     http = NetworkHttp(policy=policy, deadline=10, max_bytes=1 << 20)
-    app = create_app(
-        db=clean_db,
-        keyring=keyring,
-        address_policy=policy,
-        network_http=http,
-        allow_raw_tokens=True,
-        max_body_bytes=16 * 1024,
-    )
-    async with httpx.AsyncClient(
+
+    def build(**overrides: Any) -> FastAPI:
+        settings: dict[str, Any] = {
+            "db": clean_db,
+            "keyring": keyring,
+            "address_policy": policy,
+            "network_http": http,
+            "allow_raw_tokens": True,
+            "max_body_bytes": 16 * 1024,
+            "clock": clock,
+        }
+        return create_app(**{**settings, **overrides})
+
+    yield build
+    await http.aclose()
+
+
+def client_for(app: FastAPI) -> httpx.AsyncClient:
+    """Requests reach the app in-process; several in flight at once interleave for real."""
+    return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
         base_url="http://gateway",
-    ) as client:
+    )
+
+
+@pytest.fixture
+async def api(gateway_app: GatewayFactory) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway app over the real database, reached in-process."""
+    async with client_for(gateway_app()) as client:
         yield client
-    await http.aclose()

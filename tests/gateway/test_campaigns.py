@@ -135,8 +135,10 @@ async def test_idempotency_key_replays_the_first_campaign(
     headers = {**_auth(org), "Idempotency-Key": "cms-42"}
     first = await api.post("/v1/campaigns", json=GOOD, headers=headers)
     again = await api.post("/v1/campaigns", json=GOOD, headers=headers)
-    assert (first.status_code, again.status_code) == (201, 200)
-    assert first.json()["id"] == again.json()["id"]
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert again.headers["location"] == first.headers["location"]
+    assert again.headers["idempotent-replayed"] == "true"
     assert await _rows(clean_db) == (1, 1)
     other = await api.post("/v1/campaigns", json={**GOOD, "title": "Other"}, headers=headers)
     assert other.status_code == 422 and "Idempotency-Key" in other.json()["detail"]

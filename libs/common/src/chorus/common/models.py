@@ -35,9 +35,11 @@ from chorus.common.kinds import CampaignStatus, Network, ShareStatus
 __all__ = [
     "Account",
     "Ambassador",
+    "ApiKey",
     "Base",
     "Campaign",
     "ConsentEvent",
+    "IdempotencyRecord",
     "LatestMetrics",
     "MetricReadback",
     "MetricSample",
@@ -91,9 +93,49 @@ class Organisation(Base):
 
     id: Mapped[uuid.UUID] = _id()
     name: Mapped[str] = mapped_column(String(200))
-    # SHA-256 of the API key: keys are long random secrets, so a fast hash is enough and lets
-    # us find the organisation by index.
-    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _created()
+
+
+class ApiKey(Base):
+    """One of an organisation's API keys. A key is usable while not revoked and not past
+    `expires_at` (set by a rotation's grace period, or when it was created)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = _id()
+    org_id: Mapped[uuid.UUID] = _org()
+    name: Mapped[str] = mapped_column(String(200))
+    # SHA-256 of the key, not bcrypt or argon2: those slow down guessing a human's password,
+    # but a key is 256 random bits that no number of guesses reaches, and a slow hash would
+    # cost every request its CPU time. A plain digest also finds the key by index.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The key's first characters, for people telling keys apart; NULL for keys from before
+    # there were several (only their hash was kept).
+    prefix: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = _created()
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+
+
+class IdempotencyRecord(Base):
+    """A POST sent with an `Idempotency-Key`: in flight while `status_code` is NULL (held by
+    `owner` until `locked_until`), then the answer a retry gets back."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index(None, "created_at"),)
+
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # SHA-256 of the method, path and body: the same key with another request is refused.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[uuid.UUID]
+    locked_until: Mapped[datetime | None]
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_headers: Mapped[dict[str, Any] | None]
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = _created()
 
 
@@ -240,7 +282,9 @@ class Campaign(Base):
     images: Mapped[list[dict[str, str]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     status: Mapped[str] = mapped_column(String(16), server_default="accepted")
     starts_at: Mapped[datetime] = _created()
-    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    # The request's Idempotency-Key, kept with the campaign after the gateway's own record of
+    # the answer expires (24 h): even a late retry never makes a second campaign.
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
     # Fingerprint of the request that created it: the same key with another body is an error.
     request_hash: Mapped[str | None] = mapped_column(String(64))
     shares_planned: Mapped[int | None] = mapped_column(Integer)

@@ -117,6 +117,10 @@ class Stack:
             # Seeding connects simulator accounts by token: development only.
             "CHORUS_ALLOW_RAW_TOKENS": "true",
             "CHORUS_PUBLIC_URL": f"http://127.0.0.1:{self.gateway_port}",
+            # Seeding, the benchmarks and the contract fuzzing send thousands of requests
+            # with one API key: development only.
+            "CHORUS_RATE_LIMIT_PER_SECOND": "100000",
+            "CHORUS_RATE_LIMIT_BURST": "100000",
             "PYTHONUNBUFFERED": "1",
             **self.service_env,
             **extra,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+from datetime import UTC, datetime, timedelta
 
 import uvicorn
 
@@ -17,6 +19,8 @@ from chorus.common.lifecycle import configure_logging, run, supervise
 from chorus.common.ops import EmbeddedServer
 from chorus.common.outbox import OutboxRelay
 from chorus.gateway.app import create_app
+from chorus.gateway.idempotency_store import IdempotencyPolicy, sweep_answers
+from chorus.gateway.ratelimit import TokenBuckets
 from chorus.gateway.settings import GatewaySettings
 from chorus.networks import app_for, specs
 
@@ -26,6 +30,10 @@ async def serve(settings: GatewaySettings, keyring: Keyring, stop: asyncio.Event
     bus = await Bus.connect(settings, name="chorus-gateway")
     relay = OutboxRelay(db=db, bus=bus, database_url=settings.database_url)
     http = NetworkHttp.from_settings(settings, max_connections=20)
+    idempotency = IdempotencyPolicy(
+        lease=timedelta(seconds=settings.idempotency_lease_seconds),
+        retention=timedelta(hours=settings.idempotency_retention_hours),
+    )
     app = create_app(
         db=db,
         keyring=keyring,
@@ -40,6 +48,19 @@ async def serve(settings: GatewaySettings, keyring: Keyring, stop: asyncio.Event
         allow_raw_tokens=settings.allow_raw_tokens,
         max_body_bytes=settings.max_body_bytes,
         extra_health=lambda: {"bus": bus_ok(bus)},
+        rate_limiter=TokenBuckets.for_replica(
+            rate=settings.rate_limit_per_second,
+            burst=settings.rate_limit_burst,
+            replicas=settings.replicas,
+        ),
+        idempotency=idempotency,
+    )
+    sweeper = functools.partial(
+        sweep_answers,
+        db=db,
+        policy=idempotency,
+        clock=lambda: datetime.now(UTC),
+        every=settings.idempotency_sweep_seconds,
     )
     server = EmbeddedServer(
         uvicorn.Config(
@@ -52,7 +73,7 @@ async def serve(settings: GatewaySettings, keyring: Keyring, stop: asyncio.Event
         )
     )
     try:
-        async with supervise(relay.run, service_stop=stop):
+        async with supervise(relay.run, sweeper, service_stop=stop):
             serving = asyncio.create_task(server.serve())
             await asyncio.wait(
                 [serving, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED

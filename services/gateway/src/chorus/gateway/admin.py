@@ -1,6 +1,7 @@
 """Operator commands: `python -m chorus.gateway.admin create-organisation "Acme"`.
 
-Prints the new organisation's API key once; only its hash is stored.
+Prints the new organisation's first API key once; only its hash is stored. More keys, their
+rotation and revocation are the organisation's own, through /v1/api-keys.
 """
 
 from __future__ import annotations
@@ -8,31 +9,33 @@ from __future__ import annotations
 import argparse
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 from sqlalchemy import insert
 
 from chorus.common.db import open_database
 from chorus.common.models import Organisation
 from chorus.common.settings import DatabaseSettings
-from chorus.gateway.auth import hash_api_key, new_api_key
+from chorus.gateway.api_keys import issue_key
 
 __all__ = ["create_organisation"]
 
 
 async def create_organisation(*, settings: DatabaseSettings, name: str) -> tuple[uuid.UUID, str]:
-    key = new_api_key()
     db = open_database(settings, application_name="chorus-admin")
     try:
         async with db.sessions.begin() as session:
             org_id = await session.scalar(
-                insert(Organisation)
-                .values(name=name, api_key_hash=hash_api_key(key))
-                .returning(Organisation.id)
+                insert(Organisation).values(name=name).returning(Organisation.id)
+            )
+            assert org_id is not None
+            key = await issue_key(
+                session=session, org_id=org_id, name="First key", now=datetime.now(UTC)
             )
     finally:
         await db.close()
-    assert org_id is not None
-    return org_id, key
+    assert key.key is not None
+    return org_id, key.key
 
 
 def main() -> None:

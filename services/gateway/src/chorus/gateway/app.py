@@ -4,6 +4,7 @@ tests build the same app over their own servers."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -15,12 +16,14 @@ from chorus.common.health import database_ok
 from chorus.common.http import NetworkHttp
 from chorus.common.kinds import Network
 from chorus.common.ops import add_ops_routes
+from chorus.gateway.idempotency_store import IdempotencyPolicy
 from chorus.gateway.problems import (
     install_problem_handlers,
     problem_media_type,
     problem_response,
 )
-from chorus.gateway.routes import ambassadors, campaigns, connections
+from chorus.gateway.ratelimit import TokenBuckets
+from chorus.gateway.routes import ambassadors, api_keys, campaigns, connections
 from chorus.networks import AppCredentials
 
 __all__ = ["create_app"]
@@ -37,7 +40,12 @@ def create_app(
     allow_raw_tokens: bool = False,
     max_body_bytes: int = 64 * 1024,
     extra_health: Callable[[], dict[str, bool]] | None = None,
+    rate_limiter: TokenBuckets | None = None,
+    idempotency: IdempotencyPolicy | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
+    """`rate_limiter` None: no limit per key. `clock` is the wall clock the API judges keys'
+    expiry and idempotency retention by (tests move it)."""
     app = FastAPI(title="Chorus", version="1", docs_url="/docs", redoc_url=None)
     app.state.db = db
     app.state.keyring = keyring
@@ -46,7 +54,11 @@ def create_app(
     app.state.network_apps = network_apps or {}
     app.state.public_url = public_url
     app.state.allow_raw_tokens = allow_raw_tokens
+    app.state.rate_limiter = rate_limiter
+    app.state.idempotency = idempotency or IdempotencyPolicy()
+    app.state.clock = clock or _now
     install_problem_handlers(app)
+    app.include_router(api_keys.router)
     app.include_router(campaigns.router)
     app.include_router(ambassadors.router)
     app.include_router(connections.router)
@@ -74,6 +86,10 @@ def create_app(
         return await call_next(request)
 
     return app
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _document_problems_as_sent(app: FastAPI) -> None:

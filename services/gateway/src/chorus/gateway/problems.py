@@ -35,6 +35,7 @@ _TITLES = {
     413: "Content too large",
     415: "Unsupported media type",
     422: "Unprocessable content",
+    429: "Too many requests",
     500: "Internal server error",
     502: "Bad gateway",
     503: "Service unavailable",
@@ -70,6 +71,7 @@ _WHEN = {
     413: "The body is larger than the gateway accepts.",
     415: "The body is not application/json.",
     422: "The request does not validate.",
+    429: "This API key sent more requests than its rate allows; retry after `Retry-After` seconds.",
     500: "Something went wrong on our side; it has been logged.",
     502: "The network's answer could not be used.",
     503: "The network did not answer; try again.",
@@ -78,13 +80,25 @@ _WHEN = {
 BODY_PROBLEMS = (400, 411, 413, 415, 422)
 
 
-def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for the problem statuses a route can answer (401 and 500 always).
-    They are served as application/problem+json: `problem_media_type` fixes the document."""
-    return {
-        status: {"model": ProblemDetail, "description": _WHEN[status]}
-        for status in sorted({401, 500, *statuses})
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before sending again.",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
     }
+}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the problem statuses an authenticated route can answer (401,
+    429 and 500 always). They are served as application/problem+json: `problem_media_type`
+    fixes the document."""
+    documented: dict[int | str, dict[str, Any]] = {
+        status: {"model": ProblemDetail, "description": _WHEN[status]}
+        for status in sorted({401, 429, 500, *statuses})
+    }
+    documented[429]["headers"] = _RETRY_AFTER
+    return documented
 
 
 PROBLEM_REF = "#/components/schemas/ProblemDetail"
@@ -105,10 +119,13 @@ def problem_media_type(openapi: dict[str, Any]) -> dict[str, Any]:
 class Problem(Exception):
     """Raise from a route: `raise Problem(422, "Networks not supported", errors=[...])`."""
 
-    def __init__(self, status: int, detail: str, **extra: Any) -> None:
+    def __init__(
+        self, status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.headers = headers or {}
         self.extra = extra
 
 
@@ -130,8 +147,10 @@ def problem_response(
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_request: Request, exc: Problem) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return problem_response(exc.status, exc.detail, headers=headers, **exc.extra)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        return problem_response(
+            exc.status, exc.detail, headers={**headers, **exc.headers} or None, **exc.extra
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

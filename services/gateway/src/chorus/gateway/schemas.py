@@ -6,11 +6,13 @@ from __future__ import annotations
 import uuid
 import zoneinfo
 from datetime import datetime
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     AnyHttpUrl,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -27,11 +29,17 @@ __all__ = [
     "AccountOut",
     "AmbassadorIn",
     "AmbassadorOut",
+    "ApiKeyIn",
+    "ApiKeyOut",
+    "ApiKeySecret",
+    "ApiKeyStatus",
     "CampaignIn",
     "CampaignOut",
     "ImageIn",
     "NetworkReach",
     "PostableNetwork",
+    "RotateIn",
+    "RotatedApiKey",
     "ShareCounts",
 ]
 
@@ -224,3 +232,105 @@ class AccountOut(BaseModel):
         description="When the authorisation runs out and cannot be refreshed (LinkedIn's 60 "
         "days): the colleague is asked to connect again before then.",
     )
+
+
+class ApiKeyIn(_In):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "Intranet CMS (production)"}]}
+    )
+
+    name: SafeLine = Field(min_length=1, max_length=200, description="For people: what uses it.")
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="When the key stops working; never if not given."
+    )
+
+
+class RotateIn(_In):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"grace_seconds": 3600}]})
+
+    grace_seconds: int = Field(
+        default=86_400,
+        ge=0,
+        le=30 * 86_400,
+        description="How long the old key keeps working, so the CMS can switch over: 24 h "
+        "if not given, at most 30 days; 0 ends it now.",
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="When the new key stops working; never if not given."
+    )
+
+
+class ApiKeyStatus(StrEnum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+_KEY_EXAMPLE: dict[str, Any] = {
+    "id": "0b9f3c4e-8d2a-4f7e-9a51-3c2d1e0f9a8b",
+    "name": "Intranet CMS (production)",
+    "prefix": "chorus_Xy3kP9aQ",
+    "status": "active",
+    "created_at": "2026-12-01T09:30:00Z",
+    "last_used_at": "2026-12-02T08:15:00Z",
+    "expires_at": None,
+    "revoked_at": None,
+}
+
+
+class ApiKeyOut(BaseModel):
+    """An API key as listed: never the key itself, which is shown once, when made."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_KEY_EXAMPLE]})
+
+    id: uuid.UUID
+    name: str
+    prefix: str | None = Field(
+        description="The key's first characters, to tell keys apart; null for a key made "
+        "before keys were managed through the API."
+    )
+    status: ApiKeyStatus = Field(
+        description="active (works, until `expires_at` if set), expired, revoked."
+    )
+    created_at: datetime
+    last_used_at: datetime | None = Field(description="To the minute.")
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeySecret(ApiKeyOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {**_KEY_EXAMPLE, "key": "chorus_Xy3kP9aQ" + "x" * 35, "last_used_at": None}
+            ]
+        }
+    )
+
+    key: str | None = Field(
+        description="The key: send it as `Authorization: Bearer <key>`. Shown this once; "
+        "Chorus keeps only its hash, so a retry of the request with the same Idempotency-Key "
+        "answers null here (if the key was lost, revoke it and make another)."
+    )
+
+
+class RotatedApiKey(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "current": {
+                        **_KEY_EXAMPLE,
+                        "id": "5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f",
+                        "prefix": "chorus_Lm7Qr2Zt",
+                        "key": "chorus_Lm7Qr2Zt" + "y" * 35,
+                        "last_used_at": None,
+                    },
+                    "previous": {**_KEY_EXAMPLE, "expires_at": "2026-12-03T08:15:00Z"},
+                }
+            ]
+        }
+    )
+
+    current: ApiKeySecret = Field(description="The new key, shown this once.")
+    previous: ApiKeyOut = Field(description="The old key: it works until its `expires_at`.")

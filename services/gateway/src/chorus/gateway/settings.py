@@ -24,3 +24,34 @@ class GatewaySettings(ServiceSettings):
         "(POST /v1/ambassadors/{id}/accounts). In production accounts are connected through "
         "the networks' own authorisation, and no token passes through the CMS.",
     )
+    rate_limit_per_second: float = Field(
+        default=20.0,
+        gt=0,
+        description="Requests per second one API key may send, across every gateway replica.",
+    )
+    rate_limit_burst: int = Field(
+        default=200, ge=1, description="Requests one API key may send at once before waiting."
+    )
+    replicas: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description="How many gateway replicas run (the deployment's replicas): each one "
+        "allows its share of a key's rate (see chorus.gateway.ratelimit).",
+    )
+    idempotency_retention_hours: float = Field(
+        default=24.0,
+        ge=24.0,
+        description="How long the answer to a POST with an Idempotency-Key is kept for retries.",
+    )
+    idempotency_lease_seconds: float = Field(
+        default=120.0,
+        ge=30.0,
+        le=3600.0,
+        description="How long a POST with an Idempotency-Key holds it (retries meanwhile get "
+        "409). Longer than any request takes: a replica that died mid-request frees the key "
+        "only when this runs out.",
+    )
+    idempotency_sweep_seconds: float = Field(
+        default=600.0, gt=0, description="How often expired idempotency answers are deleted."
+    )

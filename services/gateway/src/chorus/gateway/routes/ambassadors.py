@@ -15,10 +15,11 @@ from chorus.gateway.ambassadors import (
 )
 from chorus.gateway.auth import OrgId
 from chorus.gateway.deps import SessionsDep
+from chorus.gateway.idempotency import IdempotentRoute
 from chorus.gateway.problems import BODY_PROBLEMS, Problem, problems
 from chorus.gateway.schemas import AccountIn, AccountOut, AmbassadorIn, AmbassadorOut
 
-router = APIRouter(prefix="/v1/ambassadors", tags=["ambassadors"])
+router = APIRouter(prefix="/v1/ambassadors", tags=["ambassadors"], route_class=IdempotentRoute)
 
 ExternalId = Annotated[
     SafeLine, Path(min_length=1, max_length=200, description="The CMS's own id of the colleague.")

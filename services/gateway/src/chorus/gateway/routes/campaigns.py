@@ -1,18 +1,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Request, Response
 
-from chorus.common.text import SafeLine
 from chorus.gateway.auth import OrgId
 from chorus.gateway.campaigns import campaign_report, create_campaign
 from chorus.gateway.deps import SessionsDep
+from chorus.gateway.idempotency import IdempotentRoute, idempotency_key
 from chorus.gateway.problems import BODY_PROBLEMS, problems
 from chorus.gateway.schemas import CampaignIn, CampaignOut
 
-router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
+router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], route_class=IdempotentRoute)
 
 
 @router.post(
@@ -22,7 +21,8 @@ router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
     responses={
         200: {
             "model": CampaignOut,
-            "description": "A retry with the same Idempotency-Key and body: the first campaign.",
+            "description": "A retry with the same Idempotency-Key and body after its stored "
+            "answer expired (24 h): the first campaign, as it is now.",
         },
         201: {
             "description": "Accepted: its shares are staged next.",
@@ -41,20 +41,16 @@ async def post_campaign(
     body: CampaignIn,
     org_id: OrgId,
     sessions: SessionsDep,
+    request: Request,
     response: Response,
-    idempotency_key: Annotated[
-        SafeLine | None,
-        Header(
-            min_length=1,
-            max_length=200,
-            description="Retries with the same key and body return the first campaign.",
-        ),
-    ] = None,
 ) -> CampaignOut:
     """Create a campaign; it is shared to every connected account on its networks."""
     async with sessions.begin() as session:
+        # Besides the stored answer, the campaign keeps the key in its own transaction: a
+        # retry can never make a second campaign (a second post on every colleague's
+        # timeline), even after the answer expired or its request died midway.
         campaign_id, created = await create_campaign(
-            session=session, org_id=org_id, body=body, idempotency_key=idempotency_key
+            session=session, org_id=org_id, body=body, idempotency_key=idempotency_key(request)
         )
     if not created:
         response.status_code = 200

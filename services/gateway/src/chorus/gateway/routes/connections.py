@@ -23,10 +23,11 @@ from chorus.gateway.connections import (
     start_flow,
 )
 from chorus.gateway.deps import SessionsDep
+from chorus.gateway.idempotency import IdempotentRoute
 from chorus.gateway.problems import BODY_PROBLEMS, Problem, problems
 from chorus.gateway.schemas import AccountOut, PostableNetwork, PublicUrl
 
-router = APIRouter(tags=["connections"])
+router = APIRouter(tags=["connections"], route_class=IdempotentRoute)
 
 ExternalId = Annotated[
     SafeLine, Path(min_length=1, max_length=200, description="The CMS's own id of the colleague.")
