@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import shutil
+import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -99,6 +103,17 @@ def _rss(stack: Stack) -> dict[str, float]:
     return sizes
 
 
+@contextlib.contextmanager
+def _kept_on_failure(root: Path) -> Iterator[None]:
+    """The servers' data and logs: removed after a good run, kept (and named) after a failure."""
+    try:
+        yield
+    except BaseException:
+        print(f"logs and data kept in {root}", file=sys.stderr)
+        raise
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.fanout")
     parser.add_argument("--shares", type=int, default=10_000)
@@ -106,8 +121,13 @@ def main() -> None:
         "--latency-ms", type=int, default=0, help="time the simulator takes to answer each call"
     )
     args = parser.parse_args()
-    count: int = args.shares
     root = Path(tempfile.mkdtemp(prefix="chorus-bench-"))
+    with _kept_on_failure(root):
+        _run(args, root)
+
+
+def _run(args: argparse.Namespace, root: Path) -> None:
+    count: int = args.shares
     with Stack(root=root, durable=True) as stack:
         stack.start_all()
         key = stack.create_organisation("Bench")

@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import shutil
 import statistics
+import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +60,17 @@ async def _share_counts(database_url: str) -> dict[str, int]:
     finally:
         await connection.close()
     return {str(r["status"]): int(r["n"]) for r in rows}
+
+
+async def _reasons(database_url: str) -> list[str]:
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        rows = await connection.fetch(
+            "SELECT DISTINCT reason FROM shares WHERE status <> 'published' LIMIT 5"
+        )
+    finally:
+        await connection.close()
+    return [str(r["reason"]) for r in rows]
 
 
 async def _waiting(amqp_url: str) -> int:
@@ -170,7 +185,12 @@ def _publish(stack: Stack, args: argparse.Namespace, deadline: float) -> Run:
             if not publisher.alive():
                 raise SystemExit(f"the publisher died; see {publisher.log}")
             if time.monotonic() > deadline:
-                raise SystemExit(f"only {posts} of {count} posts before the deadline")
+                raise SystemExit(
+                    f"only {posts} of {count} posts before the deadline; shares: "
+                    f"{asyncio.run(_share_counts(stack.database_url))}, why the rest wait: "
+                    f"{asyncio.run(_reasons(stack.database_url))} (the scheduler is stopped: a "
+                    "share delayed after an ambiguous answer is not released again)"
+                )
             time.sleep(0.1)
         if stats["duplicates"]:
             raise SystemExit(f"{stats['duplicates']} duplicate posts: the run is invalid")
@@ -190,6 +210,17 @@ def _publish(stack: Stack, args: argparse.Namespace, deadline: float) -> Run:
     return run
 
 
+@contextlib.contextmanager
+def _kept_on_failure(root: Path) -> Iterator[None]:
+    """The servers' data and logs: removed after a good run, kept (and named) after a failure."""
+    try:
+        yield
+    except BaseException:
+        print(f"logs and data kept in {root}", file=sys.stderr)
+        raise
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.publisher")
     parser.add_argument("--shares", type=int, default=4000)
@@ -207,9 +238,14 @@ def main() -> None:
     )
     parser.add_argument("--deadline", type=float, default=600.0, help="seconds for the run")
     args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="chorus-bench-publisher-"))
+    with _kept_on_failure(root):
+        _run(args, root)
+
+
+def _run(args: argparse.Namespace, root: Path) -> None:
     count: int = args.shares
     deadline = time.monotonic() + args.deadline
-    root = Path(tempfile.mkdtemp(prefix="chorus-bench-publisher-"))
     with Stack(root=root, durable=True) as stack:
         stack.start_servers()
         stack.migrate()

@@ -17,10 +17,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from chorus.common.bus import Bus, OutgoingMessage
-from chorus.common.db import Database
+from chorus.common.db import Database, Executor
 from chorus.common.messages import Message, must_route
 from chorus.common.models import OutboxEvent
 from chorus.common.telemetry import OUTBOX_RELAYED
@@ -33,7 +32,7 @@ log = logging.getLogger(__name__)
 OUTBOX_CHANNEL = "chorus_outbox"
 
 
-async def add_events(session: AsyncSession, messages: Sequence[Message]) -> None:
+async def add_events(session: Executor, messages: Sequence[Message]) -> None:
     """Stage `messages` in the caller's transaction; they leave only if it commits."""
     if not messages:
         return

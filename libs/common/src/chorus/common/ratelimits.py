@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from chorus.common.db import Executor
 from chorus.common.failures import RateScope
 from chorus.common.kinds import Network
 
@@ -51,7 +51,7 @@ _HOLD = text(
 )
 
 
-async def hold(*, session: AsyncSession, holds: Sequence[Hold]) -> None:
+async def hold(*, session: Executor, holds: Sequence[Hold]) -> None:
     """Record holds; a longer hold already there is kept."""
     latest: dict[tuple[str, str], Hold] = {}
     for h in holds:
@@ -85,7 +85,7 @@ _ACTIVE = text(
 
 
 async def active_holds(
-    *, session: AsyncSession, queries: Sequence[HoldQuery]
+    *, session: Executor, queries: Sequence[HoldQuery]
 ) -> list[tuple[datetime, str] | None]:
     """For each (network, account): until when, and why, it must wait; None if it need not."""
     if not queries:

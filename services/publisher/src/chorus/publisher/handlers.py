@@ -99,7 +99,7 @@ class PublisherHandlers:
         )
 
     async def _hold_many(self, holds: Sequence[Hold]) -> list[None]:
-        async with self.db.sessions.begin() as session:
+        async with self.db.engine.begin() as session:
             await hold(session=session, holds=holds)
         return [None] * len(holds)
 
@@ -132,15 +132,15 @@ class PublisherHandlers:
     async def _claim_many(
         self, requests: Sequence[tuple[uuid.UUID, uuid.UUID]]
     ) -> list[ClaimedShare | None]:
-        async with self.db.sessions.begin() as session:
+        async with self.db.engine.begin() as session:
             return await claim_many(session=session, requests=requests, lease=self.claim_lease)
 
     async def _still_wanted(self, claims: Sequence[Claim]) -> list[str | None]:
-        async with self.db.sessions() as session:
+        async with self.db.engine.begin() as session:
             return await still_wanted(session=session, claims=claims)
 
     async def _record_many(self, outcomes: Sequence[Outcome]) -> list[bool]:
-        async with self.db.sessions.begin() as session:
+        async with self.db.engine.begin() as session:
             return await record_outcomes(session=session, outcomes=outcomes)
 
     async def share_requested(self, request: ShareRequested) -> None:

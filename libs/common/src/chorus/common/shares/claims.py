@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from chorus.common.db import Executor
 from chorus.common.kinds import CampaignStatus, Network, ShareStatus
 from chorus.common.ratelimits import HoldQuery, active_holds
 
@@ -93,7 +93,7 @@ _CLAIM = text(
 
 
 async def claim_many(
-    *, session: AsyncSession, requests: Sequence[tuple[uuid.UUID, uuid.UUID]], lease: timedelta
+    *, session: Executor, requests: Sequence[tuple[uuid.UUID, uuid.UUID]], lease: timedelta
 ) -> list[ClaimedShare | None]:
     """Claim (share id, organisation id) pairs for `lease`. None where there is nothing to do
     now: an outcome already, delayed until later, or held by a live attempt (if that attempt
@@ -160,7 +160,7 @@ _WANTED = text(
 )
 
 
-async def still_wanted(*, session: AsyncSession, claims: Sequence[Claim]) -> list[str | None]:
+async def still_wanted(*, session: Executor, claims: Sequence[Claim]) -> list[str | None]:
     """Asked just before the network call: for each claim, None if the post should go out, or
     why not ("consent withdrawn", "campaign cancelled", "claim lost")."""
     rows = await session.execute(

@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Iterable
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from chorus.common.db import Executor
 from chorus.common.kinds import OPEN_SHARE_STATUSES, CampaignStatus
 from chorus.common.messages import CampaignCompleted
 from chorus.common.outbox import add_events
@@ -35,7 +35,7 @@ _COMPLETE = text(
 )
 
 
-async def settle_campaigns(session: AsyncSession, campaign_ids: Iterable[uuid.UUID]) -> int:
+async def settle_campaigns(session: Executor, campaign_ids: Iterable[uuid.UUID]) -> int:
     """Complete those of `campaign_ids` with no open share left; returns how many."""
     ids = sorted(set(campaign_ids))
     if not ids:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from chorus.common.db import Executor
 from chorus.common.messages import Observation, ShareFailed, SharePublished
 from chorus.common.outbox import add_events
 from chorus.common.shares.claims import Claim
@@ -128,7 +128,7 @@ def _reason(reason: str) -> str:
     return reason[:REASON_LIMIT]
 
 
-async def record_outcomes(*, session: AsyncSession, outcomes: Sequence[Outcome]) -> list[bool]:
+async def record_outcomes(*, session: Executor, outcomes: Sequence[Outcome]) -> list[bool]:
     """Record each outcome in the caller's transaction; True where it was recorded, False
     where its attempt no longer held the claim (another took the share over)."""
     recorded: set[uuid.UUID] = set()
