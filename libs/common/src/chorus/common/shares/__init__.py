@@ -13,6 +13,8 @@ of these functions, each in the caller's transaction, each writing the events it
                                         manual (the colleague shares it by hand)
     replan_stale                        scheduler: lost attempts and messages, bounded
     cancel_open_shares                  consent withdrawn, colleague left
+
+`spreading` (pure: no database) decides when each share goes out; staging will call it.
 """
 
 from chorus.common.kinds import (

@@ -1,0 +1,1 @@
+"""Spreading benchmark: `python -m bench.spreading` (--shares 1000000)."""
