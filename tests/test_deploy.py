@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from chorus.common.kinds import Network
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -33,15 +35,17 @@ def test_compose_file_is_valid_and_has_the_whole_stack() -> None:
         "netsim",
         "gateway",
         "scheduler",
-        "publisher-mastodon",
+        *(f"publisher-{network.value}" for network in Network),
         "metrics",
     }
-    for name in ("gateway", "scheduler", "publisher-mastodon", "metrics"):
+    publishers = [f"publisher-{network.value}" for network in Network]
+    for name in ("gateway", "scheduler", *publishers, "metrics"):
         depends = services[name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully"
         assert depends["postgres"]["condition"] == "service_healthy"
         assert depends["rabbitmq"]["condition"] == "service_healthy"
-    assert services["publisher-mastodon"]["environment"]["NETWORK"] == "mastodon"
+    for network in Network:
+        assert services[f"publisher-{network.value}"]["environment"]["NETWORK"] == network.value
 
 
 def test_compose_refuses_to_start_without_a_credentials_key() -> None:
@@ -127,7 +131,7 @@ def test_kubernetes_workloads_have_probes_and_drain_time() -> None:
     assert {d["metadata"]["name"] for d in deployments} == {
         "chorus-gateway",
         "chorus-scheduler",
-        "chorus-publisher-mastodon",
+        *(f"chorus-publisher-{network.value}" for network in Network),
         "chorus-metrics",
     }
     for deployment in deployments:
@@ -138,3 +142,14 @@ def test_kubernetes_workloads_have_probes_and_drain_time() -> None:
         assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
         assert container["resources"]["limits"]["memory"] == "300Mi"
     assert any(d["kind"] == "Job" and d["metadata"]["name"] == "chorus-migrate" for d in documents)
+    # Every network's publishers keep one pod through a node drain.
+    budgets = {
+        d["metadata"]["name"]: d["spec"] for d in documents if d["kind"] == "PodDisruptionBudget"
+    }
+    for network in Network:
+        budget = budgets[f"chorus-publisher-{network.value}"]
+        assert budget["minAvailable"] == 1
+        assert budget["selector"]["matchLabels"] == {
+            "app": "chorus-publisher",
+            "network": network.value,
+        }
