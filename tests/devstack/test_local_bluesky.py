@@ -8,6 +8,7 @@ fails, never skips, when the network cannot start."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -44,7 +45,8 @@ FIXED_RKEY = tid(datetime(2026, 11, 22, 10, 0, tzinfo=UTC), clock_id=7)
 async def eventually(
     fetch: Callable[[], Awaitable[T]], done: Callable[[T], bool], *, timeout: float
 ) -> T:
-    """Call `fetch` back to back until `done` holds; fail with the last value at the deadline."""
+    """Call `fetch` until `done` holds (a short pause between calls); fail with the last value
+    at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
         value = await fetch()
@@ -52,6 +54,7 @@ async def eventually(
             return value
         if time.monotonic() > deadline:
             pytest.fail(f"not true within {timeout}s; last value: {value!r}")
+        await asyncio.sleep(0.05)
 
 
 def jwt_claims(token: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from the AppView, sessions refresh, and a colleague connects with an app passwor
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -45,11 +46,14 @@ T = TypeVar("T")
 
 
 async def eventually(fetch: Callable[[], Awaitable[T]], done: Callable[[T], bool]) -> T:
+    """Poll until `done` (the AppView indexes a like or a repost about half a second later),
+    at most 20 s; a short pause between reads keeps the poll from hammering the network."""
     deadline = time.monotonic() + 20
     while True:
         value = await fetch()
         if done(value) or time.monotonic() > deadline:
             return value
+        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
