@@ -3,6 +3,7 @@ its shares listed; and none of it reachable with another organisation's key."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,14 @@ import pytest
 from sqlalchemy import text
 
 from chorus.common.db import Database
-from chorus.common.shares import claim_many, stage_campaign, still_wanted
+from chorus.common.shares import (
+    Cancelled,
+    Published,
+    claim_many,
+    record_outcomes,
+    stage_campaign,
+    still_wanted,
+)
 from tests.factories import Org, make_campaign, make_org, share_rows
 
 pytestmark = pytest.mark.integration
@@ -98,6 +106,16 @@ async def _shares(
                 )
             )
     return ids
+
+
+async def _completed_events(db: Database) -> int:
+    async with db.sessions() as session:
+        return int(
+            await session.scalar(
+                text("SELECT count(*) FROM outbox WHERE message_type = 'CampaignCompleted'")
+            )
+            or 0
+        )
 
 
 async def _statuses(db: Database, campaign_id: uuid.UUID) -> dict[uuid.UUID, str]:
@@ -254,6 +272,15 @@ async def test_cancel_stops_what_is_not_posted_and_keeps_what_is(
         ) == [None]
     again = await api.post(f"/v1/campaigns/{campaign_id}/cancel", headers=_auth(org))
     assert again.status_code == 200 and again.json() == body
+    # The publisher records what its check said: the campaign stays cancelled, never
+    # "completed", and says nothing to the CMS about completing.
+    async with clean_db.engine.begin() as conn:
+        assert await record_outcomes(
+            session=conn, outcomes=[Cancelled(claim.claim, "the campaign was cancelled")]
+        ) == [True]
+    final = (await api.get(f"/v1/campaigns/{campaign_id}", headers=_auth(org))).json()
+    assert final["status"] == "cancelled" and final["shares"]["open"] == 0
+    assert await _completed_events(clean_db) == 0
 
 
 async def test_cancel_before_staging_means_it_is_never_staged(
@@ -327,6 +354,27 @@ async def test_retry_plans_only_failed_shares_again_with_the_same_keys(
     # Asked again: nothing more to retry.
     again = (await api.post(f"/v1/campaigns/{campaign_id}/retry", headers=_auth(org))).json()
     assert (again["retried"], again["skipped_needs_reauth"]) == (0, 1)
+    # The retried share is posted: the campaign completes again, and says so again.
+    async with clean_db.engine.begin() as conn:
+        (claim,) = await claim_many(
+            session=conn, requests=[(failed, org.id)], lease=timedelta(minutes=5)
+        )
+        assert claim is not None and claim.attempted_before  # looked up before posting
+        await record_outcomes(session=conn, outcomes=[Published(claim.claim, "r1", None)])
+    done = (await api.get(f"/v1/campaigns/{campaign_id}", headers=_auth(org))).json()
+    assert done["status"] == "completed" and done["completed_at"] is not None
+    assert await _completed_events(clean_db) == 1
+
+
+async def test_retries_racing_retry_each_share_once(
+    api: httpx.AsyncClient, org: Org, clean_db: Database
+) -> None:
+    campaign_id = await _campaign(clean_db, org, status="completed")
+    await _shares(clean_db, org, campaign_id, [("failed", "connected")] * 4)
+    url = f"/v1/campaigns/{campaign_id}/retry"
+    answers = await asyncio.gather(*(api.post(url, headers=_auth(org)) for _ in range(4)))
+    assert [a.status_code for a in answers] == [200] * 4
+    assert sorted(a.json()["retried"] for a in answers) == [0, 0, 0, 4]
 
 
 async def test_retry_takes_a_reconnected_account_and_refuses_a_cancelled_campaign(
