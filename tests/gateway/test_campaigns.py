@@ -178,6 +178,7 @@ async def test_report_counts_shares_and_keeps_unavailable_apart_from_zero(
     report = (await api.get(f"/v1/campaigns/{campaign_id}", headers=_auth(org))).json()
     assert report["shares"] == {
         "total": 3,
+        "open": 0,
         "by_status": {"published": 2, "failed": 1},
         "by_network": {"mastodon": {"published": 2, "failed": 1}},
     }

@@ -105,7 +105,12 @@ class ShareFailed(Message):
 
 
 class CampaignCompleted(Message):
-    """Every share of the campaign has an outcome: what the CMS waits for."""
+    """Every share of the campaign has an outcome: what the CMS waits for.
+
+    A retry of its failed shares (`POST /v1/campaigns/{id}/retry`) schedules a completed
+    campaign again, and it completes again later: the same campaign, a later `completed_at`.
+    Consumers keep the latest `completed_at` per campaign and treat (campaign_id,
+    completed_at) as the event's identity."""
 
     ROUTING_KEY = "campaign.completed"
     # Announced for whoever subscribes (webhooks); the campaign's row already says it.

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chorus.common.kinds import CampaignStatus, Network
+from chorus.common.kinds import OPEN_SHARE_STATUSES, CampaignStatus, Network, ShareStatus
 from chorus.common.messages import CampaignCreated
 from chorus.common.models import Campaign, LatestMetrics, Share
 from chorus.common.outbox import add_events
@@ -18,7 +18,7 @@ from chorus.gateway.problems import Problem
 from chorus.gateway.schemas import CampaignIn, CampaignOut, NetworkReach, ShareCounts
 from chorus.networks import Content, Image, spec_for
 
-__all__ = ["campaign_report", "create_campaign", "validate_campaign"]
+__all__ = ["campaign_report", "create_campaign", "share_counts", "validate_campaign"]
 
 
 def validate_campaign(body: CampaignIn) -> None:
@@ -97,30 +97,50 @@ async def campaign_report(
     )
     if campaign is None:
         raise Problem(404, "No such campaign for this organisation.")
-    counts = await session.execute(
-        select(Share.network, Share.status, func.count())
-        .where(Share.campaign_id == campaign_id, Share.org_id == org_id)
-        .group_by(Share.network, Share.status)
-    )
-    by_status: dict[str, int] = defaultdict(int)
-    by_network: dict[str, dict[str, int]] = defaultdict(dict)
-    for network, status, n in counts:
-        by_status[status] += n
-        by_network[network][status] = n
+    networks = [Network(n) for n in campaign.networks]
+    counts = await share_counts(session=session, org_id=org_id, campaigns={campaign.id: networks})
     return CampaignOut(
         id=campaign.id,
         title=campaign.title,
         url=campaign.url,
         message=campaign.message,
-        networks=[Network(n) for n in campaign.networks],
+        networks=networks,
         status=CampaignStatus(campaign.status),
         created_at=campaign.created_at,
         completed_at=campaign.completed_at,
-        shares=ShareCounts(
-            total=sum(by_status.values()), by_status=by_status, by_network=by_network
-        ),
+        shares=counts[campaign.id],
         reach=await _reach(session=session, org_id=org_id, campaign_id=campaign_id),
     )
+
+
+async def share_counts(
+    *, session: AsyncSession, org_id: uuid.UUID, campaigns: dict[uuid.UUID, list[Network]]
+) -> dict[uuid.UUID, ShareCounts]:
+    """Each campaign's shares counted by status, overall and on each of its networks, in
+    one grouped query (the (campaign_id, status) index)."""
+    rows = await session.execute(
+        select(Share.campaign_id, Share.network, Share.status, func.count())
+        .where(Share.campaign_id.in_(list(campaigns)), Share.org_id == org_id)
+        .group_by(Share.campaign_id, Share.network, Share.status)
+    )
+    by_network: dict[uuid.UUID, dict[Network, dict[ShareStatus, int]]] = {
+        campaign_id: {n: {} for n in networks} for campaign_id, networks in campaigns.items()
+    }
+    for campaign_id, network, status, n in rows:
+        by_network[campaign_id].setdefault(Network(network), {})[ShareStatus(status)] = n
+    counts = {}
+    for campaign_id, networks in by_network.items():
+        by_status: dict[ShareStatus, int] = defaultdict(int)
+        for statuses in networks.values():
+            for status, n in statuses.items():
+                by_status[status] += n
+        counts[campaign_id] = ShareCounts(
+            total=sum(by_status.values()),
+            open=sum(n for s, n in by_status.items() if s in OPEN_SHARE_STATUSES),
+            by_status=dict(by_status),
+            by_network=networks,
+        )
+    return counts
 
 
 async def _reach(

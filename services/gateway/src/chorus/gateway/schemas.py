@@ -20,11 +20,12 @@ from pydantic import (
     field_validator,
 )
 
-from chorus.common.kinds import CampaignStatus, Network
+from chorus.common.kinds import CampaignStatus, Network, ShareStatus
 from chorus.common.text import SafeLine, SafeText
 from chorus.networks import publishable
 
 __all__ = [
+    "CAMPAIGN_EXAMPLE",
     "AccountIn",
     "AccountOut",
     "AmbassadorIn",
@@ -118,8 +119,14 @@ class CampaignIn(_In):
 
 class ShareCounts(BaseModel):
     total: int
-    by_status: dict[str, int] = Field(description="Shares per status (planned, queued, ...).")
-    by_network: dict[str, dict[str, int]]
+    open: int = Field(
+        default=0, description="Shares without an outcome yet (planned, queued, publishing...)."
+    )
+    by_status: dict[ShareStatus, int] = Field(description="Shares per status.")
+    by_network: dict[Network, dict[ShareStatus, int]] = Field(
+        description="Shares per status on each of the campaign's networks; a network with no "
+        "share (nobody connected there) is listed empty."
+    )
 
 
 class NetworkReach(BaseModel):
@@ -134,7 +141,37 @@ class NetworkReach(BaseModel):
     impressions: int | None
 
 
+CAMPAIGN_EXAMPLE: dict[str, Any] = {
+    "id": "3f1c2a9e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
+    "title": "We shipped",
+    "url": "https://example.com/launch",
+    "message": "Our new release is out: what it means for you.",
+    "networks": ["mastodon", "bluesky"],
+    "status": "scheduled",
+    "created_at": "2026-12-01T09:30:00Z",
+    "completed_at": None,
+    "shares": {
+        "total": 3,
+        "open": 1,
+        "by_status": {"published": 1, "failed": 1, "planned": 1},
+        "by_network": {"mastodon": {"published": 1, "planned": 1}, "bluesky": {"failed": 1}},
+    },
+    "reach": {
+        "mastodon": {
+            "shares_measured": 1,
+            "potential_reach": 420,
+            "reshares": 3,
+            "likes": 12,
+            "replies": 1,
+            "impressions": None,
+        }
+    },
+}
+
+
 class CampaignOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [CAMPAIGN_EXAMPLE]})
+
     id: uuid.UUID
     title: str
     url: str

@@ -5,6 +5,7 @@ of these functions, each in the caller's transaction, each writing the events it
     planned -> queued -> publishing -> published | failed | cancelled | manual
        ^          |          |
        +----------+----------+   delayed (retry, rate limit) or taken back (lost) -> planned
+    failed -> planned: a retry the CMS asks for (retry_failed)
 
     stage_campaign      scheduler: a campaign's shares, set-based
     due_shares, mark_released           scheduler: release when due
@@ -13,6 +14,7 @@ of these functions, each in the caller's transaction, each writing the events it
                                         manual (the colleague shares it by hand)
     replan_stale                        scheduler: lost attempts and messages, bounded
     cancel_open_shares                  consent withdrawn, colleague left
+    cancel_campaign, retry_failed       gateway: the CMS cancels a campaign, retries its failures
 
 `spreading` (pure: no database) decides when each share goes out; staging will call it.
 """
@@ -22,6 +24,12 @@ from chorus.common.kinds import (
     TERMINAL_SHARE_STATUSES,
     CampaignStatus,
     ShareStatus,
+)
+from chorus.common.shares.campaigns import (
+    Cancellation,
+    Retry,
+    cancel_campaign,
+    retry_failed,
 )
 from chorus.common.shares.claims import Claim, ClaimedShare, claim_many, still_wanted
 from chorus.common.shares.completion import settle_campaigns
@@ -49,6 +57,7 @@ __all__ = [
     "OPEN_SHARE_STATUSES",
     "TERMINAL_SHARE_STATUSES",
     "CampaignStatus",
+    "Cancellation",
     "Cancelled",
     "Claim",
     "ClaimedShare",
@@ -58,13 +67,16 @@ __all__ = [
     "Manual",
     "Outcome",
     "Published",
+    "Retry",
     "ShareStatus",
+    "cancel_campaign",
     "cancel_open_shares",
     "claim_many",
     "due_shares",
     "mark_released",
     "record_outcomes",
     "replan_stale",
+    "retry_failed",
     "settle_campaigns",
     "stage_campaign",
     "still_wanted",

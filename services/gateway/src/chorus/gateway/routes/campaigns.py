@@ -1,15 +1,21 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
+from chorus.common.kinds import CampaignStatus, ShareStatus
+from chorus.common.shares import cancel_campaign, retry_failed
 from chorus.gateway.auth import OrgId
+from chorus.gateway.campaign_lists import list_campaigns, list_shares
+from chorus.gateway.campaign_schemas import CampaignPage, IsoTime, RetryOut, SharePage
 from chorus.gateway.campaigns import campaign_report, create_campaign
 from chorus.gateway.deps import SessionsDep
 from chorus.gateway.idempotency import IdempotentRoute, idempotency_key
-from chorus.gateway.problems import BODY_PROBLEMS, problems
-from chorus.gateway.schemas import CampaignIn, CampaignOut
+from chorus.gateway.paging import MAX_LIMIT
+from chorus.gateway.problems import BODY_PROBLEMS, Problem, problems
+from chorus.gateway.schemas import CampaignIn, CampaignOut, PostableNetwork
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], route_class=IdempotentRoute)
 
@@ -69,3 +75,145 @@ async def get_campaign(campaign_id: uuid.UUID, org_id: OrgId, sessions: Sessions
     """The campaign, its shares counted by status and network, and the reach read back."""
     async with sessions() as session:
         return await campaign_report(session=session, org_id=org_id, campaign_id=campaign_id)
+
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page, 1 to {MAX_LIMIT}.")]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=500, description="`next_cursor` of the previous page; none for the first."),
+]
+
+
+@router.get(
+    "",
+    response_model=CampaignPage,
+    responses=problems(422),
+    operation_id="list_campaigns",
+)
+async def get_campaigns(
+    org_id: OrgId,
+    sessions: SessionsDep,
+    status: Annotated[
+        list[CampaignStatus], Query(description="Only these statuses (repeat the parameter).")
+    ] = [],  # noqa: B006 (FastAPI copies defaults per request)
+    network: Annotated[
+        PostableNetwork | None, Query(description="Only campaigns posting to this network.")
+    ] = None,
+    created_from: Annotated[
+        IsoTime | None, Query(description="Created at or after (ISO 8601, with offset).")
+    ] = None,
+    created_to: Annotated[
+        IsoTime | None, Query(description="Created before (ISO 8601, with offset).")
+    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> CampaignPage:
+    """The organisation's campaigns, newest first, a page at a time: follow `next_cursor`
+    until it is null. Campaigns created while paging appear on no later page, and none is
+    listed twice. Filters must stay the same from page to page."""
+    async with sessions() as session:
+        return await list_campaigns(
+            session=session,
+            org_id=org_id,
+            statuses=status,
+            network=network,
+            created_from=created_from,
+            created_to=created_to,
+            limit=limit,
+            cursor=cursor,
+        )
+
+
+@router.post(
+    "/{campaign_id}/cancel",
+    response_model=CampaignOut,
+    responses={
+        200: {
+            "description": "Cancelled (or it already was: the same answer again). Shares "
+            "not yet posted are cancelled; published ones stay. A share whose network call "
+            "is already under way cannot be called back: it ends published or cancelled."
+        },
+        **problems(404, 409, 422),
+    },
+    operation_id="cancel_campaign",
+)
+async def post_cancel(campaign_id: uuid.UUID, org_id: OrgId, sessions: SessionsDep) -> CampaignOut:
+    """Cancel a campaign: nothing more of it is posted. A completed campaign has nothing left
+    to cancel (409)."""
+    async with sessions.begin() as session:
+        done = await cancel_campaign(
+            session=session,
+            org_id=org_id,
+            campaign_id=campaign_id,
+            reason="the campaign was cancelled",
+        )
+    if done is None:
+        raise Problem(404, "No such campaign for this organisation.")
+    if done.was is CampaignStatus.COMPLETED:
+        raise Problem(409, "The campaign has completed: every share has its outcome already.")
+    async with sessions() as session:
+        return await campaign_report(session=session, org_id=org_id, campaign_id=campaign_id)
+
+
+@router.post(
+    "/{campaign_id}/retry",
+    response_model=RetryOut,
+    responses={
+        200: {
+            "description": "How many failed shares were planned again (to go out now), and "
+            "how many were left failed because their account must be connected again first."
+        },
+        **problems(404, 409, 422),
+    },
+    operation_id="retry_campaign",
+)
+async def post_retry(campaign_id: uuid.UUID, org_id: OrgId, sessions: SessionsDep) -> RetryOut:
+    """Retry only the campaign's failed shares; published ones are never posted again, and a
+    retried share reuses its idempotency key, so even a post that did go out unseen is not
+    doubled. A completed campaign is scheduled again and completes again later. A cancelled
+    campaign is not retried (409)."""
+    async with sessions.begin() as session:
+        done = await retry_failed(session=session, org_id=org_id, campaign_id=campaign_id)
+    if done is None:
+        raise Problem(404, "No such campaign for this organisation.")
+    if done.was is CampaignStatus.CANCELLED:
+        raise Problem(409, "The campaign was cancelled: its shares are not retried.")
+    async with sessions() as session:
+        report = await campaign_report(session=session, org_id=org_id, campaign_id=campaign_id)
+    return RetryOut(
+        retried=done.retried,
+        skipped_needs_reauth=done.needs_reauth,
+        skipped_disconnected=done.disconnected,
+        campaign=report,
+    )
+
+
+@router.get(
+    "/{campaign_id}/shares",
+    response_model=SharePage,
+    responses=problems(404, 422),
+    operation_id="list_campaign_shares",
+)
+async def get_shares(
+    campaign_id: uuid.UUID,
+    org_id: OrgId,
+    sessions: SessionsDep,
+    status: Annotated[
+        list[ShareStatus], Query(description="Only these statuses (repeat the parameter).")
+    ] = [],  # noqa: B006 (FastAPI copies defaults per request)
+    network: Annotated[PostableNetwork | None, Query(description="Only this network.")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> SharePage:
+    """The campaign's shares one by one (one per colleague's account), a page at a time:
+    follow `next_cursor` until it is null."""
+    async with sessions() as session:
+        return await list_shares(
+            session=session,
+            org_id=org_id,
+            campaign_id=campaign_id,
+            statuses=status,
+            network=network,
+            limit=limit,
+            cursor=cursor,
+        )
