@@ -10,6 +10,8 @@ pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || tr
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need_apt+=(rabbitmq-server)
 command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
 command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
+# promtool checks and unit-tests the alert rules (tests/test_alerts.py).
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need_apt[*]} from apt"
   sudo_cmd=""
@@ -19,6 +21,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   # The Debian packages start system-wide servers; ours run on their own ports, so stop those.
   $sudo_cmd service rabbitmq-server stop >/dev/null 2>&1 || true
   $sudo_cmd service postgresql stop >/dev/null 2>&1 || true
+  $sudo_cmd service prometheus stop >/dev/null 2>&1 || true
 fi
 
 if ! command -v uv >/dev/null 2>&1; then

@@ -68,6 +68,12 @@ class OutgoingMessage:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    messages: int
+    consumers: int
+
+
 @dataclass
 class Bus:
     settings: BusSettings
@@ -121,10 +127,17 @@ class Bus:
 
     async def waiting(self, queue: str) -> int:
         """Messages ready in the queue named `queue` (not those delivered and not yet acked)."""
+        return (await self.queue_state(queue)).messages
+
+    async def queue_state(self, queue: str) -> QueueState:
+        """Messages ready in the queue named `queue`, and the consumers it has now."""
         channel = await self.connection.channel()
         try:
             declared = await channel.declare_queue(queue, passive=True)
-            return int(declared.declaration_result.message_count or 0)
+            result = declared.declaration_result
+            return QueueState(
+                messages=int(result.message_count or 0), consumers=int(result.consumer_count or 0)
+            )
         finally:
             await channel.close()
 

@@ -6,9 +6,13 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "ACCOUNTS_EXPIRING",
     "BUS_MESSAGES",
     "NETWORK_REQUEST_SECONDS",
+    "OLDEST_QUEUED_SECONDS",
     "OUTBOX_RELAYED",
+    "QUEUE_CONSUMERS",
+    "QUEUE_MESSAGES",
     "REACH_GAUGE",
     "SHARES_OUTCOMES",
     "SHARES_RELEASED",
@@ -46,4 +50,21 @@ QUEUE_MESSAGES = Gauge(
     "Messages waiting in each queue, the dead-letter queue included: a growing publisher queue "
     "means too few publishers, anything in the dead-letter queue needs a look.",
     ["queue"],
+)
+QUEUE_CONSUMERS = Gauge(
+    "chorus_queue_consumers",
+    "Consumers connected to each queue: messages waiting with none means nothing will take them.",
+    ["queue"],
+)
+OLDEST_QUEUED_SECONDS = Gauge(
+    "chorus_queue_oldest_share_seconds",
+    "Age of the oldest share released to a publisher queue and not yet taken (0 when none): "
+    "growing while the queue has consumers means they are alive but not consuming.",
+    ["queue"],
+)
+ACCOUNTS_EXPIRING = Gauge(
+    "chorus_accounts_authorization_expiring",
+    "Connected accounts whose authorisation runs out within `within` (a network's consent, "
+    "e.g. LinkedIn's 60-day tokens without refresh): their colleagues must connect them again.",
+    ["network", "within"],
 )

@@ -1,20 +1,39 @@
 """Prometheus gauges, refreshed on a timer: reach per organisation and network from the
-samples, and the depth of every queue from the broker."""
+samples; the depth and consumers of every queue from the broker; the age of the oldest share
+waiting in each publisher queue and the accounts whose authorisation runs out soon, from the
+database. The alert rules in deploy/prometheus/alerts.yml are written on these."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 from sqlalchemy import text
 
 from chorus.common.bus import Bus
 from chorus.common.db import Database
-from chorus.common.telemetry import QUEUE_MESSAGES, REACH_GAUGE
-from chorus.common.topology import DEAD_LETTER_QUEUE, all_queues
+from chorus.common.kinds import Network
+from chorus.common.telemetry import (
+    ACCOUNTS_EXPIRING,
+    OLDEST_QUEUED_SECONDS,
+    QUEUE_CONSUMERS,
+    QUEUE_MESSAGES,
+    REACH_GAUGE,
+)
+from chorus.common.topology import DEAD_LETTER_QUEUE, all_queues, publisher_queue
 
-__all__ = ["refresh_queue_gauges", "refresh_reach_gauges", "run_gauges"]
+__all__ = [
+    "refresh_account_gauges",
+    "refresh_queue_gauges",
+    "refresh_reach_gauges",
+    "refresh_waiting_gauges",
+    "run_gauges",
+]
+
+# How far ahead an expiring authorisation is announced: a week to reach the colleague.
+EXPIRING_WITHIN = timedelta(days=7)
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +63,58 @@ async def refresh_reach_gauges(db: Database) -> None:
 
 async def refresh_queue_gauges(bus: Bus) -> None:
     for name in (*(q.name for q in all_queues()), DEAD_LETTER_QUEUE):
-        QUEUE_MESSAGES.labels(name).set(await bus.waiting(name))
+        state = await bus.queue_state(name)
+        QUEUE_MESSAGES.labels(name).set(state.messages)
+        QUEUE_CONSUMERS.labels(name).set(state.consumers)
+
+
+# A queued share has had its message published and no publisher has claimed it yet.
+_OLDEST_QUEUED = text(
+    """
+    SELECT network, EXTRACT(EPOCH FROM now() - min(released_at)) AS age
+    FROM shares WHERE status = 'queued' AND released_at IS NOT NULL
+    GROUP BY network
+    """
+)
+
+
+async def refresh_waiting_gauges(db: Database) -> None:
+    async with db.sessions() as session:
+        ages = {row.network: float(row.age) for row in await session.execute(_OLDEST_QUEUED)}
+    for network in Network:
+        OLDEST_QUEUED_SECONDS.labels(publisher_queue(network).name).set(
+            max(0.0, ages.get(network.value, 0.0))
+        )
+
+
+_EXPIRING = text(
+    """
+    SELECT network, count(*) AS n FROM accounts
+    WHERE status = 'connected' AND authorized_until IS NOT NULL
+      AND authorized_until < now() + CAST(:within AS interval)
+    GROUP BY network
+    """
+)
+
+
+async def refresh_account_gauges(db: Database) -> None:
+    async with db.sessions() as session:
+        counts = {
+            row.network: int(row.n)
+            for row in await session.execute(_EXPIRING, {"within": EXPIRING_WITHIN})
+        }
+    for network in Network:
+        ACCOUNTS_EXPIRING.labels(network.value, "7d").set(counts.get(network.value, 0))
 
 
 async def run_gauges(db: Database, bus: Bus, *, every: float, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        for refresh in (refresh_reach_gauges(db), refresh_queue_gauges(bus)):
+        for refresh in (
+            refresh_reach_gauges(db),
+            refresh_queue_gauges(bus),
+            refresh_waiting_gauges(db),
+            refresh_account_gauges(db),
+        ):
             try:
                 await refresh
             except Exception:
