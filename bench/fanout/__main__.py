@@ -17,20 +17,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import shutil
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psutil
 
 from bench.fanout.baseline import bare_publish_consume
+from bench.running import kept_on_failure
 from chorus.devstack.seeding import organisation_id, seed
 from chorus.devstack.stack import Stack
 
@@ -103,17 +100,6 @@ def _rss(stack: Stack) -> dict[str, float]:
     return sizes
 
 
-@contextlib.contextmanager
-def _kept_on_failure(root: Path) -> Iterator[None]:
-    """The servers' data and logs: removed after a good run, kept (and named) after a failure."""
-    try:
-        yield
-    except BaseException:
-        print(f"logs and data kept in {root}", file=sys.stderr)
-        raise
-    shutil.rmtree(root, ignore_errors=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.fanout")
     parser.add_argument("--shares", type=int, default=10_000)
@@ -122,7 +108,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="chorus-bench-"))
-    with _kept_on_failure(root):
+    with kept_on_failure(root):
         _run(args, root)
 
 

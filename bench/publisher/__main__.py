@@ -18,15 +18,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import shutil
 import statistics
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +32,7 @@ import asyncpg
 import httpx
 import psutil
 
+from bench.running import kept_on_failure
 from chorus.common.kinds import Network
 from chorus.common.topology import publisher_queue
 from chorus.common.wakeup import asyncpg_dsn
@@ -210,17 +207,6 @@ def _publish(stack: Stack, args: argparse.Namespace, deadline: float) -> Run:
     return run
 
 
-@contextlib.contextmanager
-def _kept_on_failure(root: Path) -> Iterator[None]:
-    """The servers' data and logs: removed after a good run, kept (and named) after a failure."""
-    try:
-        yield
-    except BaseException:
-        print(f"logs and data kept in {root}", file=sys.stderr)
-        raise
-    shutil.rmtree(root, ignore_errors=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.publisher")
     parser.add_argument("--shares", type=int, default=4000)
@@ -239,7 +225,7 @@ def main() -> None:
     parser.add_argument("--deadline", type=float, default=600.0, help="seconds for the run")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="chorus-bench-publisher-"))
-    with _kept_on_failure(root):
+    with kept_on_failure(root):
         _run(args, root)
 
 
