@@ -32,7 +32,7 @@ from chorus.gateway.schemas import (
     AmbassadorStatus,
     AmbassadorsUpserted,
     ConsentOut,
-    QuietHoursOut,
+    QuietHours,
     UpsertedAmbassador,
     UpsertResult,
 )
@@ -110,8 +110,8 @@ def _row(item: AmbassadorItem) -> dict[str, object]:
         "external_id": item.external_id,
         "display_name": item.display_name,
         "timezone": item.timezone,
-        "quiet_start": item.quiet_hours.start.isoformat(),
-        "quiet_end": item.quiet_hours.end.isoformat(),
+        "quiet_start": item.quiet_hours.start,
+        "quiet_end": item.quiet_hours.end,
         "groups": item.groups,
         "status": item.status.value,
     }
@@ -205,7 +205,9 @@ def ambassador_out(row: Ambassador) -> AmbassadorOut:
         external_id=row.external_id,
         display_name=row.display_name,
         timezone=row.timezone,
-        quiet_hours=QuietHoursOut(start=row.quiet_start, end=row.quiet_end),
+        quiet_hours=QuietHours(
+            start=row.quiet_start.strftime("%H:%M"), end=row.quiet_end.strftime("%H:%M")
+        ),
         groups=row.groups,
         status=AmbassadorStatus(row.status),
         updated_at=row.updated_at,

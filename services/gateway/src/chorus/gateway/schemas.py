@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import uuid
 import zoneinfo
-from datetime import datetime, time
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -175,21 +175,20 @@ def _known_zone(value: str) -> str:
     return value
 
 
-def _local(value: time) -> time:
-    if value.tzinfo is not None:
-        raise ValueError("quiet hours are local times, without an offset")
-    return value
-
-
-LocalTime = Annotated[time, AfterValidator(_local)]
+# "HH:MM", not the JSON Schema `time` format: that one is RFC 3339's, with an offset, and
+# quiet hours are the colleague's local time wherever the clocks change.
+LocalTime = Annotated[
+    str,
+    Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", examples=["22:00"]),
+]
 
 
 class QuietHours(_In):
-    """No share is planned from `start` to `end`, the colleague's local time (across midnight
-    when `start` is later than `end`). Equal times mean no quiet hours."""
+    """No share is planned from `start` to `end`, the colleague's local time ("HH:MM"; across
+    midnight when `start` is later than `end`). Equal times mean no quiet hours."""
 
-    start: LocalTime = Field(default=time(22, 0), examples=["22:00"])
-    end: LocalTime = Field(default=time(7, 0), examples=["07:00"])
+    start: LocalTime = "22:00"
+    end: LocalTime = "07:00"
 
 
 class AmbassadorStatus(StrEnum):
@@ -336,16 +335,11 @@ _AMBASSADOR_EXAMPLE: dict[str, Any] = {
     "external_id": "cms-1042",
     "display_name": "Alice Martin",
     "timezone": "Europe/Paris",
-    "quiet_hours": {"start": "22:00:00", "end": "07:00:00"},
+    "quiet_hours": {"start": "22:00", "end": "07:00"},
     "groups": ["comms"],
     "status": "active",
     "updated_at": "2026-12-02T08:15:00Z",
 }
-
-
-class QuietHoursOut(BaseModel):
-    start: time
-    end: time
 
 
 class AmbassadorOut(BaseModel):
@@ -355,7 +349,7 @@ class AmbassadorOut(BaseModel):
     external_id: str
     display_name: str
     timezone: str
-    quiet_hours: QuietHoursOut
+    quiet_hours: QuietHours
     groups: list[str]
     status: AmbassadorStatus
     updated_at: datetime = Field(description="When the CMS last changed something.")
