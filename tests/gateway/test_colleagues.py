@@ -425,3 +425,19 @@ async def test_the_routes_are_documented_with_their_problems(api: httpx.AsyncCli
     for name in ("AmbassadorsIn", "AmbassadorsUpserted", "AmbassadorDetail", "AmbassadorPage"):
         assert schemas[name]["examples"], name
     assert schemas["AmbassadorStatus"]["enum"] == ["active", "paused", "left"]
+
+
+async def test_a_full_list_of_a_thousand_fits_in_one_request(
+    api: httpx.AsyncClient, org: Org, clean_db: Database
+) -> None:
+    items = _colleagues(1000, display_name="A colleague with a rather long name, " + "x" * 60)
+    for i, item in enumerate(items):
+        item["external_id"] = f"cms-{i:04d}-" + "e" * 20
+    body = {"ambassadors": items}
+    assert len(httpx.Request("POST", "/", json=body).content) < BODY_LIMIT
+    first = await api.post(BULK, json=body, headers=_auth(org))
+    assert first.status_code == 200, first.text
+    assert first.json()["created"] == 1000
+    again = await api.post(BULK, json=body, headers=_auth(org))
+    assert again.json()["unchanged"] == 1000
+    assert len(await _rows(clean_db, org)) == 1000
