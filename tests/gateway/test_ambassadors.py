@@ -35,7 +35,7 @@ async def test_ambassador_upsert_is_idempotent(api: httpx.AsyncClient, org: Org)
     )
     assert first.status_code == again.status_code == 200
     assert first.json()["id"] == again.json()["id"]
-    listed = (await api.get("/v1/ambassadors", headers=_auth(org))).json()
+    listed = (await api.get("/v1/ambassadors", headers=_auth(org))).json()["items"]
     assert [a["display_name"] for a in listed] == ["Alice B"]
 
 
@@ -46,7 +46,7 @@ async def test_unknown_time_zone_is_refused(api: httpx.AsyncClient, org: Org) ->
         headers=_auth(org),
     )
     assert response.status_code == 422
-    assert (await api.get("/v1/ambassadors", headers=_auth(org))).json() == []
+    assert (await api.get("/v1/ambassadors", headers=_auth(org))).json()["items"] == []
 
 
 async def test_account_credentials_are_encrypted_and_never_returned(
@@ -183,5 +183,5 @@ async def test_control_characters_anywhere_are_a_422_not_a_500(
 
 
 async def test_a_nul_in_a_list_cursor_is_a_422(api: httpx.AsyncClient, org: Org) -> None:
-    response = await api.get("/v1/ambassadors", params={"after": "a\x00b"}, headers=_auth(org))
+    response = await api.get("/v1/ambassadors", params={"cursor": "a\x00b"}, headers=_auth(org))
     assert response.status_code == 422

@@ -38,7 +38,9 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
 
 def _problem(operation: dict[str, Any], status: int) -> dict[str, Any]:
     response: dict[str, Any] = operation["responses"][str(status)]
-    assert response["content"] == {"application/problem+json": {"schema": PROBLEM}}
+    [(media_type, content)] = response["content"].items()
+    assert (media_type, content["schema"]) == ("application/problem+json", PROBLEM)
+    assert content["example"]["status"] == status
     return response
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 from sqlalchemy import (
@@ -23,6 +23,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    Time,
     UniqueConstraint,
     func,
     text,
@@ -33,6 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from chorus.common.kinds import CampaignStatus, Network, ShareStatus
 
 __all__ = [
+    "AMBASSADOR_STATUSES",
     "Account",
     "Ambassador",
     "ApiKey",
@@ -139,16 +141,33 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = _created()
 
 
+AMBASSADOR_STATUSES = ("active", "paused", "left")
+
+
 class Ambassador(Base):
     __tablename__ = "ambassadors"
-    __table_args__ = (UniqueConstraint("org_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("org_id", "external_id"),
+        CheckConstraint(_in("status", AMBASSADOR_STATUSES), name="status"),
+        # The list's pages are in id order within an organisation.
+        Index(None, "org_id", "id"),
+        # "Who is in group X" (the list's filter, a campaign's audience): groups @> / &&.
+        Index(None, "groups", postgresql_using="gin"),
+    )
 
     id: Mapped[uuid.UUID] = _id()
     org_id: Mapped[uuid.UUID] = _org()
     external_id: Mapped[str] = mapped_column(String(200))
     display_name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), server_default="UTC")
-    active: Mapped[bool] = mapped_column(server_default=text("true"))
+    # active; paused (no new shares, planned ones cancelled); left (also credentials erased).
+    status: Mapped[str] = mapped_column(String(16), server_default="active")
+    # Local times; no sharing from start to end (across midnight when start > end); equal
+    # means no quiet hours.
+    quiet_start: Mapped[time] = mapped_column(Time, server_default=text("'22:00'"))
+    quiet_end: Mapped[time] = mapped_column(Time, server_default=text("'07:00'"))
+    # Names of the CMS's groups or teams; a text[] rather than a table: see migration 0006.
+    groups: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
 

@@ -318,15 +318,24 @@ class Stack:
                 if network not in ("mastodon", "bluesky")
             }
             headers = {"Authorization": f"Bearer {api_key}"}
+            colleagues = [
+                {
+                    "external_id": f"{prefix}-{i:06d}",
+                    "display_name": f"{prefix.title()} {i}",
+                    "timezone": "Europe/Paris",
+                }
+                for i in range(len(sim_accounts))
+            ]
+            for start in range(0, len(colleagues), 1000):
+                response = http.post(
+                    f"{self.gateway_url}/v1/ambassadors:bulk",
+                    headers=headers,
+                    json={"ambassadors": colleagues[start : start + 1000]},
+                )
+                response.raise_for_status()
             made = []
             for i, sim in enumerate(sim_accounts):
                 external_id = f"{prefix}-{i:06d}"
-                response = http.put(
-                    f"{self.gateway_url}/v1/ambassadors/{external_id}",
-                    headers=headers,
-                    json={"display_name": f"{prefix.title()} {i}", "timezone": "Europe/Paris"},
-                )
-                response.raise_for_status()
                 account = http.post(
                     f"{self.gateway_url}/v1/ambassadors/{external_id}/accounts",
                     headers=headers,

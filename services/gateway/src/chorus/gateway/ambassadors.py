@@ -1,6 +1,6 @@
-"""Colleagues (ambassadors), keyed by the CMS's external id, and their connected accounts.
+"""Colleagues' connected accounts, found by the colleague's external id in the CMS.
 
-Both writes are upserts, so the CMS can repeat them safely.
+Connecting is an upsert, so the CMS can repeat it safely (colleagues themselves: `colleagues`).
 """
 
 from __future__ import annotations
@@ -8,8 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chorus.common.addresses import AddressPolicy, DestinationRefused
@@ -23,63 +22,14 @@ from chorus.common.credentials import (
 from chorus.common.kinds import Network
 from chorus.common.models import Account, Ambassador
 from chorus.gateway.problems import Problem
-from chorus.gateway.schemas import AccountIn, AccountOut, AmbassadorIn, AmbassadorOut
+from chorus.gateway.schemas import AccountIn, AccountOut
 
 __all__ = [
     "account_out",
     "list_accounts",
-    "list_ambassadors",
     "put_account",
-    "put_ambassador",
     "revoke_account",
 ]
-
-
-def _ambassador_out(row: Ambassador) -> AmbassadorOut:
-    return AmbassadorOut(
-        id=row.id,
-        external_id=row.external_id,
-        display_name=row.display_name,
-        timezone=row.timezone,
-        active=row.active,
-    )
-
-
-async def put_ambassador(
-    *, session: AsyncSession, org_id: uuid.UUID, external_id: str, body: AmbassadorIn
-) -> AmbassadorOut:
-    """Create or update the ambassador the CMS knows as `external_id`."""
-    row = await session.scalar(
-        insert(Ambassador)
-        .values(
-            org_id=org_id,
-            external_id=external_id,
-            display_name=body.display_name,
-            timezone=body.timezone,
-        )
-        .on_conflict_do_update(
-            index_elements=["org_id", "external_id"],
-            set_={
-                "display_name": body.display_name,
-                "timezone": body.timezone,
-                "active": True,
-                "updated_at": func.now(),
-            },
-        )
-        .returning(Ambassador)
-    )
-    assert row is not None
-    return _ambassador_out(row)
-
-
-async def list_ambassadors(
-    *, session: AsyncSession, org_id: uuid.UUID, limit: int, after: str | None
-) -> list[AmbassadorOut]:
-    query = select(Ambassador).where(Ambassador.org_id == org_id)
-    if after is not None:
-        query = query.where(Ambassador.external_id > after)
-    rows = await session.scalars(query.order_by(Ambassador.external_id).limit(limit))
-    return [_ambassador_out(r) for r in rows]
 
 
 async def _ambassador_id(session: AsyncSession, org_id: uuid.UUID, external_id: str) -> uuid.UUID:

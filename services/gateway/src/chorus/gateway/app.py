@@ -38,7 +38,7 @@ def create_app(
     network_apps: dict[Network, AppCredentials] | None = None,
     public_url: str = "http://127.0.0.1:8000",
     allow_raw_tokens: bool = False,
-    max_body_bytes: int = 64 * 1024,
+    max_body_bytes: int = 512 * 1024,
     extra_health: Callable[[], dict[str, bool]] | None = None,
     rate_limiter: TokenBuckets | None = None,
     idempotency: IdempotencyPolicy | None = None,

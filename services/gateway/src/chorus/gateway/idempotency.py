@@ -46,7 +46,7 @@ from chorus.gateway.idempotency_store import (
     keep,
     release,
 )
-from chorus.gateway.problems import Problem, ProblemDetail
+from chorus.gateway.problems import Problem, problems
 
 __all__ = ["IdempotentRoute", "idempotency_key", "store_instead"]
 
@@ -91,8 +91,8 @@ _PROBLEMS = {
 def _documented(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
     merged = dict(responses)
     for status, text in _PROBLEMS.items():
-        entry = dict(merged.get(status, {"model": ProblemDetail}))
-        said = entry.get("description")
+        entry = dict(merged.get(status) or problems(status)[status])
+        said = entry.get("description") if status in merged else None
         entry["description"] = f"{said} Or: {text}" if said else text
         merged[status] = entry
     return merged

@@ -89,12 +89,31 @@ _RETRY_AFTER = {
 }
 
 
+def _example(status: int) -> dict[str, Any]:
+    example: dict[str, Any] = {
+        "type": "about:blank",
+        "title": _TITLES[status],
+        "status": status,
+        "detail": _WHEN[status],
+    }
+    if status == 422:
+        example["detail"] = "The request does not validate."
+        example["errors"] = [
+            {"location": ["body", "ambassadors", 3, "timezone"], "message": "unknown time zone"}
+        ]
+    return example
+
+
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for the problem statuses an authenticated route can answer (401,
     429 and 500 always). They are served as application/problem+json: `problem_media_type`
     fixes the document."""
     documented: dict[int | str, dict[str, Any]] = {
-        status: {"model": ProblemDetail, "description": _WHEN[status]}
+        status: {
+            "model": ProblemDetail,
+            "description": _WHEN[status],
+            "content": {"application/json": {"example": _example(status)}},
+        }
         for status in sorted({401, 429, 500, *statuses})
     }
     documented[429]["headers"] = _RETRY_AFTER

@@ -3,6 +3,7 @@ and the networks cannot take (`SafeText`, `SafeLine`)."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 import zoneinfo
 from datetime import datetime
@@ -25,23 +26,34 @@ from chorus.common.text import SafeLine, SafeText
 from chorus.networks import publishable
 
 __all__ = [
+    "BULK_LIMIT",
     "CAMPAIGN_EXAMPLE",
     "AccountIn",
     "AccountOut",
+    "AmbassadorDetail",
     "AmbassadorIn",
+    "AmbassadorItem",
     "AmbassadorOut",
+    "AmbassadorPage",
+    "AmbassadorStatus",
+    "AmbassadorsIn",
+    "AmbassadorsUpserted",
     "ApiKeyIn",
     "ApiKeyOut",
     "ApiKeySecret",
     "ApiKeyStatus",
     "CampaignIn",
     "CampaignOut",
+    "ConsentOut",
     "ImageIn",
     "NetworkReach",
     "PostableNetwork",
+    "QuietHours",
     "RotateIn",
     "RotatedApiKey",
     "ShareCounts",
+    "UpsertResult",
+    "UpsertedAmbassador",
 ]
 
 
@@ -187,33 +199,218 @@ class CampaignOut(BaseModel):
     reach: dict[str, NetworkReach]
 
 
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
 def _known_zone(value: str) -> str:
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise ValueError(f"unknown time zone {value!r}") from exc
+    # The IANA names this machine's database knows, and only those: ZoneInfo() would also
+    # open a file path that merely looks like a zone.
+    if value not in _zones():
+        raise ValueError(f"unknown time zone {value!r} (an IANA name such as 'Europe/Paris')")
     return value
+
+
+# "HH:MM", not the JSON Schema `time` format: that one is RFC 3339's, with an offset, and
+# quiet hours are the colleague's local time wherever the clocks change.
+LocalTime = Annotated[
+    str,
+    Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", examples=["22:00"]),
+]
+
+
+class QuietHours(_In):
+    """No share is planned from `start` to `end`, the colleague's local time ("HH:MM"; across
+    midnight when `start` is later than `end`). Equal times mean no quiet hours."""
+
+    start: LocalTime = "22:00"
+    end: LocalTime = "07:00"
+
+
+class AmbassadorStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    LEFT = "left"
+
+
+GroupName = Annotated[SafeLine, Field(min_length=1, max_length=100)]
 
 
 class AmbassadorIn(_In):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"display_name": "Alice Martin", "timezone": "Europe/Paris"}]
+            "examples": [
+                {
+                    "display_name": "Alice Martin",
+                    "timezone": "Europe/Paris",
+                    "quiet_hours": {"start": "21:00", "end": "08:00"},
+                    "groups": ["comms", "paris"],
+                    "status": "active",
+                }
+            ]
         }
     )
 
     display_name: SafeLine = Field(min_length=1, max_length=200)
     timezone: Annotated[SafeLine, AfterValidator(_known_zone)] = Field(
-        default="UTC", min_length=1, max_length=64
+        default="UTC", min_length=1, max_length=64, description="An IANA time zone name."
+    )
+    quiet_hours: QuietHours = Field(default_factory=QuietHours)
+    groups: list[GroupName] = Field(
+        default_factory=list,
+        max_length=50,
+        description="The CMS's groups or teams the colleague is in (a campaign's audience). "
+        "Order and repeats do not matter.",
+    )
+    status: AmbassadorStatus = Field(
+        default=AmbassadorStatus.ACTIVE,
+        description="active; paused (no new shares; planned ones are cancelled, and going "
+        "back to active brings back future campaigns only); left (also: every account's "
+        "credentials are erased).",
+    )
+
+    @field_validator("groups")
+    @classmethod
+    def _as_set(cls, value: list[str]) -> list[str]:
+        return sorted(set(value))
+
+
+class AmbassadorItem(AmbassadorIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "external_id": "cms-1042",
+                    "display_name": "Alice Martin",
+                    "timezone": "Europe/Paris",
+                    "groups": ["comms"],
+                }
+            ]
+        }
+    )
+
+    external_id: SafeLine = Field(
+        min_length=1, max_length=200, description="The CMS's own id of the colleague."
     )
 
 
+BULK_LIMIT = 1000
+
+
+class AmbassadorsIn(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ambassadors": [
+                        {
+                            "external_id": "cms-1042",
+                            "display_name": "Alice Martin",
+                            "timezone": "Europe/Paris",
+                            "groups": ["comms"],
+                        },
+                        {"external_id": "cms-1043", "display_name": "Bob", "status": "left"},
+                    ]
+                }
+            ]
+        }
+    )
+
+    ambassadors: list[AmbassadorItem] = Field(
+        min_length=1,
+        max_length=BULK_LIMIT,
+        description=f"Up to {BULK_LIMIT} colleagues, each external_id at most once.",
+    )
+
+
+class UpsertResult(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+class UpsertedAmbassador(BaseModel):
+    external_id: str
+    id: uuid.UUID
+    result: UpsertResult
+
+
+class AmbassadorsUpserted(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "created": 1,
+                    "updated": 0,
+                    "unchanged": 1,
+                    "ambassadors": [
+                        {
+                            "external_id": "cms-1042",
+                            "id": "0b9f3c4e-8d2a-4f7e-9a51-3c2d1e0f9a8b",
+                            "result": "created",
+                        },
+                        {
+                            "external_id": "cms-1043",
+                            "id": "5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f",
+                            "result": "unchanged",
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
+    created: int
+    updated: int
+    unchanged: int
+    ambassadors: list[UpsertedAmbassador] = Field(description="In the request's order.")
+
+
+_AMBASSADOR_EXAMPLE: dict[str, Any] = {
+    "id": "0b9f3c4e-8d2a-4f7e-9a51-3c2d1e0f9a8b",
+    "external_id": "cms-1042",
+    "display_name": "Alice Martin",
+    "timezone": "Europe/Paris",
+    "quiet_hours": {"start": "22:00", "end": "07:00"},
+    "groups": ["comms"],
+    "status": "active",
+    "updated_at": "2026-12-02T08:15:00Z",
+}
+
+
 class AmbassadorOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_AMBASSADOR_EXAMPLE]})
+
     id: uuid.UUID
     external_id: str
     display_name: str
     timezone: str
-    active: bool
+    quiet_hours: QuietHours
+    groups: list[str]
+    status: AmbassadorStatus
+    updated_at: datetime = Field(description="When the CMS last changed something.")
+
+
+class AmbassadorPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [_AMBASSADOR_EXAMPLE], "next_cursor": None}]}
+    )
+
+    items: list[AmbassadorOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+class ConsentOut(BaseModel):
+    """The latest entry of the consent ledger for one network."""
+
+    network: Network
+    state: Literal["granted", "withdrawn"]
+    mode: Literal["auto", "review"] | None = Field(description="While granted.")
+    actor: str = Field(description="Who made the change: cms, colleague or system.")
+    at: datetime
 
 
 def _token(value: str) -> str:
@@ -269,6 +466,44 @@ class AccountOut(BaseModel):
         description="When the authorisation runs out and cannot be refreshed (LinkedIn's 60 "
         "days): the colleague is asked to connect again before then.",
     )
+
+
+class AmbassadorDetail(AmbassadorOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_AMBASSADOR_EXAMPLE,
+                    "accounts": [
+                        {
+                            "id": "5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f",
+                            "ambassador_external_id": "cms-1042",
+                            "network": "linkedin",
+                            "handle": "Alice Martin",
+                            "base_url": "https://api.linkedin.com",
+                            "mode": "auto",
+                            "status": "needs_reauth",
+                            "status_reason": "the network refused the token",
+                            "kind": "",
+                            "authorized_until": "2027-01-30T08:15:00Z",
+                        }
+                    ],
+                    "consent": [
+                        {
+                            "network": "linkedin",
+                            "state": "granted",
+                            "mode": "auto",
+                            "actor": "colleague",
+                            "at": "2026-12-01T08:15:00Z",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    accounts: list[AccountOut]
+    consent: list[ConsentOut] = Field(description="Per network, the ledger's latest entry.")
 
 
 class ApiKeyIn(_In):

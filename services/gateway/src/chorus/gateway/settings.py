@@ -10,8 +10,9 @@ __all__ = ["GatewaySettings"]
 class GatewaySettings(ServiceSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    # Campaign bodies are small; anything much larger is a mistake or an attack.
-    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # The largest body is a bulk upsert of 1,000 colleagues (about 200 bytes each); anything
+    # much larger is a mistake or an attack.
+    max_body_bytes: int = Field(default=512 * 1024, ge=1024)
     public_url: str = Field(
         default="http://127.0.0.1:8000",
         pattern=r"^https?://[^\s/]+(/[^\s]*)?$",

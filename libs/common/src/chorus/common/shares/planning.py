@@ -44,7 +44,7 @@ _STAGE = text(
             FROM campaign c
             JOIN accounts a ON a.org_id = c.org_id AND a.network = ANY(c.networks)
                            AND a.status = 'connected'
-            JOIN ambassadors am ON am.id = a.ambassador_id AND am.active
+            JOIN ambassadors am ON am.id = a.ambassador_id AND am.status = 'active'
         ) s
         ON CONFLICT (campaign_id, account_id) DO NOTHING
         RETURNING 1

@@ -6,24 +6,58 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from chorus.common.text import SafeLine
-from chorus.gateway.ambassadors import (
-    list_accounts,
-    list_ambassadors,
-    put_account,
-    put_ambassador,
-    revoke_account,
-)
+from chorus.gateway.ambassadors import list_accounts, put_account, revoke_account
 from chorus.gateway.auth import OrgId
+from chorus.gateway.colleagues import (
+    ambassador_out,
+    find_colleague,
+    get_colleague,
+    list_colleagues,
+    upsert_colleagues,
+)
 from chorus.gateway.deps import SessionsDep
 from chorus.gateway.idempotency import IdempotentRoute
 from chorus.gateway.problems import BODY_PROBLEMS, Problem, problems
-from chorus.gateway.schemas import AccountIn, AccountOut, AmbassadorIn, AmbassadorOut
+from chorus.gateway.schemas import (
+    AccountIn,
+    AccountOut,
+    AmbassadorDetail,
+    AmbassadorIn,
+    AmbassadorItem,
+    AmbassadorOut,
+    AmbassadorPage,
+    AmbassadorsIn,
+    AmbassadorStatus,
+    AmbassadorsUpserted,
+)
 
 router = APIRouter(prefix="/v1/ambassadors", tags=["ambassadors"], route_class=IdempotentRoute)
 
 ExternalId = Annotated[
     SafeLine, Path(min_length=1, max_length=200, description="The CMS's own id of the colleague.")
 ]
+
+
+@router.post(
+    ":bulk",
+    response_model=AmbassadorsUpserted,
+    responses={
+        200: {"description": "Each colleague created, updated or unchanged, and the counts."},
+        **problems(*BODY_PROBLEMS),
+    },
+    operation_id="upsert_ambassadors",
+)
+async def upsert_ambassadors(
+    body: AmbassadorsIn, org_id: OrgId, sessions: SessionsDep
+) -> AmbassadorsUpserted:
+    """Create or update up to 1,000 colleagues by the CMS's own ids, in one transaction: the
+    same list twice changes nothing (`unchanged`, `updated_at` kept). A colleague now
+    `paused` or `left` has their planned shares cancelled; `left` also erases their accounts'
+    credentials (recorded in the consent ledger). A refused item is named by its index
+    (`errors[].location`: `["body", "ambassadors", 3, "timezone"]`) and nothing is written.
+    Colleagues missing from the list are left alone: send `left` to remove one."""
+    async with sessions.begin() as session:
+        return await upsert_colleagues(session=session, org_id=org_id, items=body.ambassadors)
 
 
 @router.put(
@@ -46,25 +80,55 @@ ExternalId = Annotated[
 async def upsert_ambassador(
     external_id: ExternalId, body: AmbassadorIn, org_id: OrgId, sessions: SessionsDep
 ) -> AmbassadorOut:
-    """Create or update a colleague by the CMS's own id."""
+    """Create or update one colleague by the CMS's own id (the bulk upsert, for one: fields
+    not sent take their defaults, and a status change has the same effects)."""
+    item = AmbassadorItem(external_id=external_id, **body.model_dump())
     async with sessions.begin() as session:
-        return await put_ambassador(
-            session=session, org_id=org_id, external_id=external_id, body=body
-        )
+        await upsert_colleagues(session=session, org_id=org_id, items=[item])
+        row = await find_colleague(session=session, org_id=org_id, external_id=external_id)
+    return ambassador_out(row)
 
 
 @router.get(
-    "", response_model=list[AmbassadorOut], responses=problems(422), operation_id="list_ambassadors"
+    "",
+    response_model=AmbassadorPage,
+    responses=problems(422),
+    operation_id="list_ambassadors",
 )
 async def get_ambassadors(
     org_id: OrgId,
     sessions: SessionsDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    after: Annotated[SafeLine | None, Query(max_length=200)] = None,
-) -> list[AmbassadorOut]:
-    """Ambassadors in external-id order; pass the last one's id as `after` for the next page."""
+    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+    cursor: Annotated[
+        SafeLine | None,
+        Query(max_length=100, description="`next_cursor` of the previous page."),
+    ] = None,
+    status: Annotated[AmbassadorStatus | None, Query()] = None,
+    group: Annotated[
+        SafeLine | None, Query(min_length=1, max_length=100, description="Members of it.")
+    ] = None,
+) -> AmbassadorPage:
+    """Colleagues, a page at a time, in a stable order: follow `next_cursor` until it is
+    null to see each exactly once."""
     async with sessions() as session:
-        return await list_ambassadors(session=session, org_id=org_id, limit=limit, after=after)
+        return await list_colleagues(
+            session=session, org_id=org_id, limit=limit, cursor=cursor, status=status, group=group
+        )
+
+
+@router.get(
+    "/{external_id}",
+    response_model=AmbassadorDetail,
+    responses=problems(404, 422),
+    operation_id="get_ambassador",
+)
+async def get_ambassador(
+    external_id: ExternalId, org_id: OrgId, sessions: SessionsDep
+) -> AmbassadorDetail:
+    """One colleague with their accounts (connected, needs_reauth with the reason, revoked;
+    `authorized_until`) and, per network, the consent ledger's latest entry."""
+    async with sessions() as session:
+        return await get_colleague(session=session, org_id=org_id, external_id=external_id)
 
 
 @router.post(
