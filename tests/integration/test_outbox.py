@@ -11,8 +11,7 @@ from sqlalchemy import func, select
 
 from chorus.common.bus import Bus
 from chorus.common.db import Database
-from chorus.common.kinds import Network
-from chorus.common.messages import CampaignCreated, ShareFailed
+from chorus.common.messages import CampaignCreated, Message
 from chorus.common.models import OutboxEvent
 from chorus.common.outbox import OutboxRelay, add_events
 from chorus.common.topology import SCHEDULER_CAMPAIGNS
@@ -20,6 +19,15 @@ from tests.conftest import Servers
 from tests.integration.helpers import eventually, queue_depth
 
 pytestmark = pytest.mark.integration
+
+
+class Announced(Message):
+    """An announcement no queue may take (every real event has its queue now)."""
+
+    ROUTING_KEY = "tests.announced"
+    MUST_ROUTE = False
+
+    id: uuid.UUID
 
 
 async def _pending(db: Database) -> int:
@@ -54,13 +62,7 @@ async def test_committed_events_are_published_then_marked_sent(
 async def test_an_announcement_without_listeners_does_not_hold_up_the_outbox(
     clean_db: Database, bus: Bus
 ) -> None:
-    failed = ShareFailed(
-        share_id=uuid.uuid4(),
-        org_id=uuid.uuid4(),
-        campaign_id=uuid.uuid4(),
-        network=Network.MASTODON,
-        reason="401",
-    )
+    failed = Announced(id=uuid.uuid4())
     created = CampaignCreated(campaign_id=uuid.uuid4(), org_id=uuid.uuid4())
     async with clean_db.sessions.begin() as session:
         await add_events(session, [failed, created])

@@ -453,7 +453,8 @@ async def test_revoked_token_fails_that_share_only(
     await handlers.share_requested(request)
     share = await _share(clean_db, request)
     assert share.status == "failed" and "access token is invalid" in share.reason
-    assert await _events(clean_db) == ["ShareFailed", "CampaignCompleted"]
+    # The account is marked for re-authorisation in the same transaction, and says so.
+    assert await _events(clean_db) == ["AccountNeedsReauth", "ShareFailed", "CampaignCompleted"]
 
 
 async def test_unknown_share_is_a_no_op_and_wrong_network_is_rejected(

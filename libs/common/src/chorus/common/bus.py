@@ -26,7 +26,7 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from chorus.common.failures import MessageRejected, RetryLater
 from chorus.common.messages import Message
@@ -44,7 +44,8 @@ __all__ = ["Bus", "Consumer", "OutgoingMessage"]
 
 log = logging.getLogger(__name__)
 
-M = TypeVar("M", bound=Message)
+# Any pydantic model: a message class, or a union of several on one queue (a RootModel).
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,10 @@ from chorus.common.kinds import Network
 from chorus.common.text import SafeLine, SafeText
 
 __all__ = [
+    "AccountNeedsReauth",
     "CampaignCompleted",
     "CampaignCreated",
+    "ConsentWithdrawn",
     "Message",
     "Observation",
     "ShareFailed",
@@ -47,6 +49,15 @@ class CampaignCreated(Message):
 
     campaign_id: uuid.UUID
     org_id: uuid.UUID
+
+
+def _event_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+# Fixed when the event is written to the outbox, so every redelivery of it carries the same
+# id: what a webhook is deduplicated by (and what the CMS sees as `Chorus-Webhook-Id`).
+EventId = Field(default_factory=_event_id, description="This event's id, the same on redelivery.")
 
 
 def share_requested_key(network: Network) -> str:
@@ -94,14 +105,13 @@ class SharePublished(Message):
 
 class ShareFailed(Message):
     ROUTING_KEY = "share.failed"
-    # Announced for whoever subscribes (webhooks, later); the share's row already holds it.
-    MUST_ROUTE = False
 
     share_id: uuid.UUID
     org_id: uuid.UUID
     campaign_id: uuid.UUID
     network: Network
     reason: SafeText = Field(max_length=1000)
+    event_id: uuid.UUID = EventId
 
 
 class CampaignCompleted(Message):
@@ -113,12 +123,39 @@ class CampaignCompleted(Message):
     completed_at) as the event's identity."""
 
     ROUTING_KEY = "campaign.completed"
-    # Announced for whoever subscribes (webhooks); the campaign's row already says it.
-    MUST_ROUTE = False
 
     campaign_id: uuid.UUID
     org_id: uuid.UUID
     completed_at: datetime
+    event_id: uuid.UUID = EventId
+
+
+class AccountNeedsReauth(Message):
+    """The network refused an account's authorisation: the colleague must connect it again."""
+
+    ROUTING_KEY = "account.needs_reauth"
+
+    account_id: uuid.UUID
+    org_id: uuid.UUID
+    ambassador_id: uuid.UUID
+    network: Network
+    reason: SafeText = Field(max_length=500)
+    at: datetime
+    event_id: uuid.UUID = EventId
+
+
+class ConsentWithdrawn(Message):
+    """A colleague's consent for one account was withdrawn: its credentials are erased."""
+
+    ROUTING_KEY = "consent.withdrawn"
+
+    account_id: uuid.UUID
+    org_id: uuid.UUID
+    ambassador_id: uuid.UUID
+    network: Network
+    actor: SafeLine = Field(max_length=32)
+    withdrawn_at: datetime
+    event_id: uuid.UUID = EventId
 
 
 @functools.cache  # the relay asks once per event; the answer never changes

@@ -51,6 +51,8 @@ __all__ = [
     "OutboxEvent",
     "RateHold",
     "Share",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]
 
 
@@ -430,3 +432,58 @@ class MetricReadback(Base):
     due_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class WebhookEndpoint(Base):
+    """Where an organisation's CMS takes webhooks, and which events it wants there."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[uuid.UUID] = _id()
+    org_id: Mapped[uuid.UUID] = _org()
+    url: Mapped[str] = mapped_column(String(2000))
+    # The signing secret, sealed with the credentials key ring (it is shown once, at creation).
+    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    events: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    active: Mapped[bool] = mapped_column(server_default=text("true"))
+    created_at: Mapped[datetime] = _created()
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint, and every attempt to deliver it (`attempt_log`)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        # A redelivered bus event finds its delivery already there: one webhook, not two.
+        UniqueConstraint("endpoint_id", "event_id"),
+        CheckConstraint(_in("status", ("pending", "delivered", "failed")), name="status"),
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        # The delivery log, newest first.
+        Index(None, "endpoint_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    org_id: Mapped[uuid.UUID] = _org()
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[uuid.UUID]
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    # When the next attempt is due; while one is under way, when its lease ends (a scheduler
+    # that died mid-attempt leaves it due again then).
+    next_attempt_at: Mapped[datetime] = _created()
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # [{"at", "status_code", "error", "ms"}] per attempt: bounded by the attempts allowed.
+    attempt_log: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, server_default=text("'[]'::jsonb")
+    )
+    created_at: Mapped[datetime] = _created()
+    delivered_at: Mapped[datetime | None]

@@ -17,6 +17,7 @@ __all__ = [
     "NetworkAccessSettings",
     "NetworkApp",
     "ServiceSettings",
+    "WebhookSettings",
 ]
 
 
@@ -101,3 +102,18 @@ class ServiceSettings(CredentialSettings, BusSettings, NetworkAccessSettings):
     ops_port: int = Field(default=0, ge=0, le=65535, description="/healthz and /metrics; 0: none")
     shutdown_grace_seconds: float = Field(default=20.0, gt=0)
     log_level: str = "INFO"
+
+
+class WebhookSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHORUS_", extra="ignore", frozen=True)
+
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description="Let webhook endpoints be plain http on loopback or private addresses (a "
+        "CMS on an intranet). Off by default: an API key could otherwise point Chorus at "
+        "internal services and cloud metadata addresses (server-side request forgery).",
+    )
+    webhooks_deadline_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhooks_max_attempts: int = Field(default=10, ge=1, le=30)
+    webhooks_batch: int = Field(default=50, ge=1, le=1000)
+    webhooks_poll_seconds: float = Field(default=1.0, gt=0)

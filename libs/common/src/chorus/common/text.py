@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-__all__ = ["SafeLine", "SafeText", "line_problem", "text_problem"]
+__all__ = ["SafeLine", "SafeText", "line_problem", "printable", "text_problem"]
 
 # C0 controls but tab, line feed and carriage return; DEL; C1 controls; lone surrogates (a
 # JSON "\ud800" decodes to one); the two noncharacters every plane ends with in the BMP.
@@ -28,6 +28,12 @@ def text_problem(value: str) -> str | None:
     if found is None:
         return None
     return f"contains the control character U+{ord(found.group()):04X} at position {found.start()}"
+
+
+def printable(value: str) -> str:
+    """`value` with what SafeText refuses taken out: for text we did not write (a network's
+    error message) that goes into an event."""
+    return _NOT_TEXT.sub("", value)
 
 
 def line_problem(value: str) -> str | None:

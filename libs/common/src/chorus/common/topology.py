@@ -10,13 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chorus.common.kinds import Network
-from chorus.common.messages import CampaignCreated, SharePublished, share_requested_key
+from chorus.common.messages import (
+    AccountNeedsReauth,
+    CampaignCompleted,
+    CampaignCreated,
+    ConsentWithdrawn,
+    ShareFailed,
+    SharePublished,
+    share_requested_key,
+)
 
 __all__ = [
     "DEAD_LETTER_EXCHANGE",
     "DEAD_LETTER_QUEUE",
     "METRICS_SHARES",
     "SCHEDULER_CAMPAIGNS",
+    "SCHEDULER_WEBHOOKS",
+    "WEBHOOK_EVENTS",
     "QueueSpec",
     "all_queues",
     "publisher_queue",
@@ -33,6 +43,9 @@ class QueueSpec:
 
 
 SCHEDULER_CAMPAIGNS = QueueSpec("scheduler.campaigns", (CampaignCreated.ROUTING_KEY,))
+# The events an organisation's CMS can subscribe to by webhook; one queue takes them all.
+WEBHOOK_EVENTS = (CampaignCompleted, ShareFailed, AccountNeedsReauth, ConsentWithdrawn)
+SCHEDULER_WEBHOOKS = QueueSpec("scheduler.webhooks", tuple(e.ROUTING_KEY for e in WEBHOOK_EVENTS))
 METRICS_SHARES = QueueSpec("metrics.shares", (SharePublished.ROUTING_KEY,))
 
 
@@ -44,4 +57,9 @@ def publisher_queue(network: Network) -> QueueSpec:
 def all_queues() -> tuple[QueueSpec, ...]:
     """Every queue of the system. Each service declares them all at start, so no message is
     unroutable because its consumer has not started yet."""
-    return (SCHEDULER_CAMPAIGNS, METRICS_SHARES, *(publisher_queue(n) for n in Network))
+    return (
+        SCHEDULER_CAMPAIGNS,
+        SCHEDULER_WEBHOOKS,
+        METRICS_SHARES,
+        *(publisher_queue(n) for n in Network),
+    )

@@ -114,6 +114,8 @@ class Stack:
             "CHORUS_CREDENTIALS_KEY": self.credentials_key,
             # The simulator lives on loopback and plain http: development only.
             "CHORUS_ALLOW_PRIVATE_NETWORKS": "true",
+            # A CMS tried out next to `make run` takes webhooks on loopback.
+            "CHORUS_WEBHOOKS_ALLOW_PRIVATE": "true",
             # Seeding connects simulator accounts by token: development only.
             "CHORUS_ALLOW_RAW_TOKENS": "true",
             "CHORUS_PUBLIC_URL": f"http://127.0.0.1:{self.gateway_port}",

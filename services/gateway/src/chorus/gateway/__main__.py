@@ -54,6 +54,7 @@ async def serve(settings: GatewaySettings, keyring: Keyring, stop: asyncio.Event
             replicas=settings.replicas,
         ),
         idempotency=idempotency,
+        webhook_policy=AddressPolicy(allow_private=settings.webhooks_allow_private),
     )
     sweeper = functools.partial(
         sweep_answers,

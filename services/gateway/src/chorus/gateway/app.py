@@ -23,7 +23,7 @@ from chorus.gateway.problems import (
     problem_response,
 )
 from chorus.gateway.ratelimit import TokenBuckets
-from chorus.gateway.routes import ambassadors, api_keys, campaigns, connections
+from chorus.gateway.routes import ambassadors, api_keys, campaigns, connections, webhooks
 from chorus.networks import AppCredentials
 
 __all__ = ["create_app"]
@@ -43,9 +43,11 @@ def create_app(
     rate_limiter: TokenBuckets | None = None,
     idempotency: IdempotencyPolicy | None = None,
     clock: Callable[[], datetime] | None = None,
+    webhook_policy: AddressPolicy | None = None,
 ) -> FastAPI:
     """`rate_limiter` None: no limit per key. `clock` is the wall clock the API judges keys'
-    expiry and idempotency retention by (tests move it)."""
+    expiry and idempotency retention by (tests move it). `webhook_policy`: where webhook
+    endpoints may point (public https only if not given)."""
     app = FastAPI(title="Chorus", version="1", docs_url="/docs", redoc_url=None)
     app.state.db = db
     app.state.keyring = keyring
@@ -57,11 +59,13 @@ def create_app(
     app.state.rate_limiter = rate_limiter
     app.state.idempotency = idempotency or IdempotencyPolicy()
     app.state.clock = clock or _now
+    app.state.webhook_policy = webhook_policy or AddressPolicy()
     install_problem_handlers(app)
     app.include_router(api_keys.router)
     app.include_router(campaigns.router)
     app.include_router(ambassadors.router)
     app.include_router(connections.router)
+    app.include_router(webhooks.router)
     _document_problems_as_sent(app)
 
     async def health() -> dict[str, bool]:

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from chorus.common.settings import ServiceSettings
+from chorus.common.settings import ServiceSettings, WebhookSettings
 
 __all__ = ["GatewaySettings"]
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(ServiceSettings, WebhookSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     # The largest body is a bulk upsert of 1,000 colleagues (about 200 bytes each); anything

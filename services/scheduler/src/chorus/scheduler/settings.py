@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from chorus.common.settings import ServiceSettings
+from chorus.common.settings import ServiceSettings, WebhookSettings
 
 __all__ = ["SchedulerSettings"]
 
 
-class SchedulerSettings(ServiceSettings):
+class SchedulerSettings(ServiceSettings, WebhookSettings):
     release_batch: int = Field(default=1000, ge=1, le=50_000)
     release_poll_seconds: float = Field(default=1.0, gt=0)
     # How often lost shares are looked for: attempts whose claim's lease ran out (the

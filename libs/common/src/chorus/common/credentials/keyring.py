@@ -97,6 +97,16 @@ class Keyring:
         except ValueError as exc:
             raise InvalidCredentialsKey(f"stored credentials are malformed: {exc}") from exc
 
+    def seal_text(self, value: str) -> bytes:
+        """Another secret (a webhook's signing secret) sealed under the same ring."""
+        return self._ring.encrypt(value.encode())
+
+    def open_text(self, sealed: bytes) -> str:
+        try:
+            return self._ring.decrypt(sealed).decode()
+        except InvalidToken as exc:
+            raise InvalidCredentialsKey("a sealed secret does not open with these keys") from exc
+
     def reseal(self, sealed: bytes) -> bytes:
         """The same credentials sealed with the newest key."""
         try:

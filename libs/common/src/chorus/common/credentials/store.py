@@ -18,8 +18,11 @@ from chorus.common.credentials.consent import record_consent
 from chorus.common.credentials.keyring import Credentials, Keyring
 from chorus.common.db import Database
 from chorus.common.kinds import Network
+from chorus.common.messages import AccountNeedsReauth, ConsentWithdrawn
 from chorus.common.models import Account
+from chorus.common.outbox import add_events
 from chorus.common.shares import cancel_open_shares
+from chorus.common.text import printable
 
 __all__ = [
     "AccountTaken",
@@ -134,25 +137,46 @@ async def erase_credentials(
     *, session: AsyncSession, org_id: uuid.UUID, account_id: uuid.UUID, actor: str, reason: str
 ) -> bool:
     """Consent withdrawn: the credentials are erased, the account takes no new shares and its
-    shares not yet being posted are cancelled. False if there is no such account."""
+    shares not yet being posted are cancelled. False if there is no such account. Withdrawing
+    twice records (and announces) it once: the ledger and the CMS hear of changes only."""
+    before = await session.scalar(
+        select(Account.status)
+        .where(Account.id == account_id, Account.org_id == org_id)
+        .with_for_update()
+    )
+    if before is None:
+        return False
     account = await session.scalar(
         update(Account)
         .where(Account.id == account_id, Account.org_id == org_id)
         .values(status="revoked", credentials=b"", updated_at=func.now())
         .returning(Account)
     )
-    if account is None:
-        return False
-    await record_consent(
-        session=session,
-        org_id=org_id,
-        ambassador_id=account.ambassador_id,
-        account_id=account.id,
-        network=Network(account.network),
-        action="withdrawn",
-        mode=None,
-        actor=actor,
-    )
+    assert account is not None
+    if before != "revoked":
+        await record_consent(
+            session=session,
+            org_id=org_id,
+            ambassador_id=account.ambassador_id,
+            account_id=account.id,
+            network=Network(account.network),
+            action="withdrawn",
+            mode=None,
+            actor=actor,
+        )
+        await add_events(
+            session,
+            [
+                ConsentWithdrawn(
+                    account_id=account.id,
+                    org_id=org_id,
+                    ambassador_id=account.ambassador_id,
+                    network=Network(account.network),
+                    actor=printable(actor)[:32],
+                    withdrawn_at=account.updated_at,
+                )
+            ],
+        )
     await cancel_open_shares(
         session=session, org_id=org_id, account_ids=[account.id], reason=reason
     )
@@ -162,14 +186,33 @@ async def erase_credentials(
 async def mark_needs_reauth(*, session: AsyncSession, account_id: uuid.UUID, reason: str) -> bool:
     """The network refused the account's authorisation (revoked, or a refresh refused): it
     takes no shares until the colleague connects it again. Its credentials are kept sealed
-    (a reconnect replaces them). False if it was not connected."""
-    changed = await session.scalar(
-        update(Account)
-        .where(Account.id == account_id, Account.status == "connected")
-        .values(status="needs_reauth", status_reason=reason[:500], updated_at=func.now())
-        .returning(Account.id)
+    (a reconnect replaces them). False if it was not connected; announced (in the caller's
+    transaction) only when it was."""
+    reason = printable(reason)[:500]
+    changed = (
+        await session.execute(
+            update(Account)
+            .where(Account.id == account_id, Account.status == "connected")
+            .values(status="needs_reauth", status_reason=reason, updated_at=func.now())
+            .returning(Account.org_id, Account.ambassador_id, Account.network, Account.updated_at)
+        )
+    ).one_or_none()
+    if changed is None:
+        return False
+    await add_events(
+        session,
+        [
+            AccountNeedsReauth(
+                account_id=account_id,
+                org_id=changed.org_id,
+                ambassador_id=changed.ambassador_id,
+                network=Network(changed.network),
+                reason=reason,
+                at=changed.updated_at,
+            )
+        ],
     )
-    return changed is not None
+    return True
 
 
 _LOCKED = text("SELECT credentials, status FROM accounts WHERE id = :id FOR UPDATE")
