@@ -495,14 +495,13 @@ async def test_the_lifecycle_routes_are_documented(api: httpx.AsyncClient) -> No
         ("post", "/v1/campaigns/{campaign_id}/retry"): {200} | posts,
         ("get", "/v1/campaigns/{campaign_id}/shares"): {200, 401, 404, 422, 429, 500},
     }
-    problem = {
-        "application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}
-    }
     for (method, path), statuses in expected.items():
         responses = paths[path][method]["responses"]
         assert {int(s) for s in responses} == statuses, (method, path)
         for status in statuses - {200}:
-            assert responses[str(status)]["content"] == problem, (method, path, status)
+            content = responses[str(status)]["content"]["application/problem+json"]
+            assert content["schema"] == {"$ref": "#/components/schemas/ProblemDetail"}
+            assert content["example"]["status"] == status, (method, path, status)
     for name in ("CampaignOut", "CampaignSummary", "CampaignPage", "ShareOut", "SharePage"):
         assert schemas[name]["examples"], name
     assert schemas["RetryOut"]["examples"]

@@ -77,8 +77,8 @@ async def cancel_campaign(
 _RETRY = text(
     """
     WITH failed AS (
-        SELECT s.id, a.status = 'connected' AND am.active AS postable,
-               a.status = 'needs_reauth' AND am.active AS needs_reauth
+        SELECT s.id, a.status = 'connected' AND am.status = 'active' AS postable,
+               a.status = 'needs_reauth' AND am.status = 'active' AS needs_reauth
         FROM shares s
         JOIN accounts a ON a.id = s.account_id
         JOIN ambassadors am ON am.id = a.ambassador_id
