@@ -363,3 +363,32 @@ async def test_reauth_and_withdrawal_are_announced_once_in_the_changes_transacti
     assert (reauth.account_id, reauth.org_id, reauth.reason) == (first, org.id, "401 gone")
     withdrawn = ConsentWithdrawn.model_validate(payloads["ConsentWithdrawn"])
     assert (withdrawn.account_id, withdrawn.actor) == (second, "colleague")
+
+
+async def test_finished_deliveries_leave_the_log_after_its_retention(
+    clean_db: Database,
+    org: Org,
+    keyring: Keyring,
+    receiver: Receiver,
+    loopback_http: NetworkHttp,
+) -> None:
+    endpoint = await add_endpoint(
+        clean_db, keyring, org=org, url=receiver.url, events=["share.failed"]
+    )
+    events = WebhookEvents(db=clean_db)
+    for _ in range(3):
+        await events.event(WebhookEvent(share_failed(org)))
+    receiver.statuses = [200, 200, 500]
+    clock = Clock()
+    sender = sender_for(clean_db, keyring, loopback_http, clock, keep_log=timedelta(days=30))
+    assert len(await sender.send_once()) == 3
+    statuses = sorted(d.status for d in await deliveries(clean_db, endpoint))
+    assert statuses == ["delivered", "delivered", "pending"]
+    # Within the retention nothing goes.
+    clock.now += timedelta(days=29)
+    assert await sender.forget_old(batch=1) == 0
+    # Past it, the finished ones go (a batch at a time); the one still being retried stays.
+    clock.now += timedelta(days=2)
+    assert await sender.forget_old(batch=1) == 2
+    [left] = await deliveries(clean_db, endpoint)
+    assert left.status == "pending"

@@ -117,3 +117,5 @@ class WebhookSettings(BaseSettings):
     webhooks_max_attempts: int = Field(default=10, ge=1, le=30)
     webhooks_batch: int = Field(default=50, ge=1, le=1000)
     webhooks_poll_seconds: float = Field(default=1.0, gt=0)
+    # The delivery log the API shows: delivered and failed deliveries older than this go.
+    webhooks_log_days: int = Field(default=30, ge=1, le=3650)

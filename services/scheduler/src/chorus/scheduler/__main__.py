@@ -59,6 +59,7 @@ async def serve(settings: SchedulerSettings, keyring: Keyring, stop: asyncio.Eve
         max_attempts=settings.webhooks_max_attempts,
         batch_size=settings.webhooks_batch,
         poll_seconds=settings.webhooks_poll_seconds,
+        keep_log=timedelta(days=settings.webhooks_log_days),
     )
     releaser = Releaser(
         db=db,

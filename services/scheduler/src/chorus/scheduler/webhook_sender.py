@@ -1,5 +1,6 @@
 """Sending webhook deliveries to the CMS: due ones are claimed with a lease, POSTed signed,
-and each attempt is written back to its row (delivered, retried later, or failed).
+and each attempt is written back to its row (delivered, retried later, or failed). Finished
+deliveries older than the log's retention are deleted, in batches, at most once an hour.
 
 The claim is its own short transaction (`FOR UPDATE SKIP LOCKED`, so scheduler replicas split
 the work) that moves `next_attempt_at` to the end of a lease; no lock is held during the call.
@@ -53,6 +54,20 @@ _CLAIM = text(
     """
 )
 
+# Finished deliveries past the log's retention, a batch at a time (replicas skip each other's).
+_FORGET = text(
+    """
+    DELETE FROM webhook_deliveries WHERE id IN (
+        SELECT id FROM webhook_deliveries
+        WHERE status IN ('delivered', 'failed') AND created_at < :before
+        LIMIT :batch
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id
+    """
+)
+SWEEP_EVERY = timedelta(hours=1)
+
 # Written only while the claim is still ours: the same attempts count and lease end.
 _RECORD = text(
     """
@@ -98,6 +113,7 @@ class WebhookSender:
         poll_seconds: float = 1.0,
         clock: Callable[[], datetime] | None = None,
         jitter: Callable[[], float] | None = None,
+        keep_log: timedelta = timedelta(days=30),
     ) -> None:
         self._db = db
         self._keyring = keyring
@@ -110,6 +126,8 @@ class WebhookSender:
         self._jitter = jitter or (lambda: random.uniform(-1.0, 1.0))
         # Longer than any one call may take, so a live sender never loses its claim.
         self._lease = timedelta(seconds=http.deadline * 2 + 30)
+        self._keep_log = keep_log
+        self._swept_at: datetime | None = None
 
     async def send_once(self) -> list[Attempt]:
         """Claim the due deliveries (one batch), send them at once, record each attempt."""
@@ -192,10 +210,30 @@ class WebhookSender:
                 if status == "failed":
                     log.warning("webhook delivery %s failed: %s", a.delivery_id, a.error)
 
+    async def forget_old(self, *, batch: int = 1000) -> int:
+        """Delete finished deliveries older than the log's retention; returns how many."""
+        before = self._clock() - self._keep_log
+        total = 0
+        while True:
+            async with self._db.sessions.begin() as session:
+                done = len(
+                    (await session.execute(_FORGET, {"before": before, "batch": batch})).all()
+                )
+            total += done
+            if done < batch:
+                return total
+
+    async def _sweep_if_due(self) -> None:
+        now = self._clock()
+        if self._swept_at is None or now - self._swept_at >= SWEEP_EVERY:
+            self._swept_at = now
+            await self.forget_old()
+
     async def run(self, stop: asyncio.Event) -> None:
         async with Wakeup(self._dsn, WEBHOOKS_CHANNEL) as wakeup:
             while not stop.is_set():
                 try:
+                    await self._sweep_if_due()
                     sent = len(await self.send_once())
                 except Exception:
                     log.exception("webhook round failed; retrying")
