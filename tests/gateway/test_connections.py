@@ -203,6 +203,24 @@ async def test_what_cannot_be_connected_says_why(gateway: httpx.AsyncClient, org
         "/v1/ambassadors/nobody/connections", json={"network": "x"}, headers=_auth(org)
     )
     assert unknown.status_code == 404
+    # A colleague who paused or left connects nothing, by OAuth or by app password.
+    for status in ("paused", "left"):
+        changed = await gateway.put(
+            "/v1/ambassadors/cms-7",
+            json={"display_name": "Alice", "status": status},
+            headers=_auth(org),
+        )
+        assert changed.status_code == 200, changed.text
+        refused = await gateway.post(
+            "/v1/ambassadors/cms-7/connections", json={"network": "x"}, headers=_auth(org)
+        )
+        assert refused.status_code == 409 and status in refused.json()["detail"]
+        by_password = await gateway.post(
+            "/v1/ambassadors/cms-7/connections/bluesky/app-password",
+            json={"identifier": "alice.test", "app_password": "abcd-efgh-ijkl-mnop"},
+            headers=_auth(org),
+        )
+        assert by_password.status_code == 409, by_password.text
     # Production refuses raw tokens: accounts come through the networks' authorisation.
     raw = await gateway.post(
         "/v1/ambassadors/cms-7/accounts",

@@ -137,6 +137,12 @@ async def _ambassador(session: AsyncSession, org_id: uuid.UUID, external_id: str
     )
     if found is None:
         raise ConnectionRefused(404, f"No ambassador with external id {external_id!r}.")
+    if found.status != "active":
+        # A paused colleague gets no shares and one who left has had every credential erased:
+        # connecting an account for either would hold a token nobody uses.
+        raise ConnectionRefused(
+            409, f"The colleague is {found.status}: only active colleagues connect accounts."
+        )
     return found
 
 
