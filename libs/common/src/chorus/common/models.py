@@ -289,6 +289,8 @@ class Campaign(Base):
     __table_args__ = (
         UniqueConstraint("org_id", "idempotency_key"),
         CheckConstraint(_in("status", tuple(CampaignStatus)), name="status"),
+        # The CMS's list, newest first, paged by (created_at, id): read backwards, no sort.
+        Index(None, "org_id", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = _id()
