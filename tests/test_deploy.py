@@ -153,3 +153,11 @@ def test_kubernetes_workloads_have_probes_and_drain_time() -> None:
             "app": "chorus-publisher",
             "network": network.value,
         }
+
+
+def test_kubernetes_carries_the_alert_rules_as_a_prometheus_rule() -> None:
+    [rule] = list(yaml.safe_load_all((ROOT / "deploy/k8s/alerts.yaml").read_text()))
+    assert (rule["apiVersion"], rule["kind"]) == ("monitoring.coreos.com/v1", "PrometheusRule")
+    # The same rules as the file promtool checks and tests (tests/test_alerts.py).
+    checked = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())
+    assert rule["spec"]["groups"] == checked["groups"]
