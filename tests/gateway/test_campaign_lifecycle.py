@@ -118,6 +118,14 @@ async def _completed_events(db: Database) -> int:
         )
 
 
+async def _cancelled_events(db: Database) -> list[dict[str, Any]]:
+    async with db.sessions() as session:
+        rows = await session.scalars(
+            text("SELECT payload FROM outbox WHERE message_type = 'CampaignCancelled'")
+        )
+        return [dict(r) for r in rows]
+
+
 async def _statuses(db: Database, campaign_id: uuid.UUID) -> dict[uuid.UUID, str]:
     return {s.id: s.status for s in await share_rows(db, campaign_id)}
 
@@ -253,6 +261,13 @@ async def test_cancel_stops_what_is_not_posted_and_keeps_what_is(
     body = response.json()
     assert body["status"] == "cancelled"
     assert body["shares"]["by_status"] == {"cancelled": 2, "published": 1, "publishing": 1}
+    cancelled_at = datetime.fromisoformat(body["cancelled_at"])
+    assert abs(cancelled_at - datetime.now(UTC)) < timedelta(minutes=1)
+    # The CMS is told once (webhook campaign.cancelled), with what was cancelled.
+    [event] = await _cancelled_events(clean_db)
+    assert event["campaign_id"] == str(campaign_id) and event["org_id"] == str(org.id)
+    assert event["shares_cancelled"] == 2
+    assert datetime.fromisoformat(event["cancelled_at"]) == cancelled_at
     assert await _statuses(clean_db, campaign_id) == {
         planned: "cancelled",
         queued: "cancelled",
@@ -272,6 +287,7 @@ async def test_cancel_stops_what_is_not_posted_and_keeps_what_is(
         ) == [None]
     again = await api.post(f"/v1/campaigns/{campaign_id}/cancel", headers=_auth(org))
     assert again.status_code == 200 and again.json() == body
+    assert len(await _cancelled_events(clean_db)) == 1  # the second cancel changed nothing
     # The publisher records what its check said: the campaign stays cancelled, never
     # "completed", and says nothing to the CMS about completing.
     async with clean_db.engine.begin() as conn:

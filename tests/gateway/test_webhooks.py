@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from chorus.common.credentials import Keyring
 from chorus.common.db import Database
@@ -162,11 +162,15 @@ async def test_the_webhook_routes_are_documented(api: httpx.AsyncClient) -> None
             201, 400, 401, 404, 409, 411, 413, 415, 422, 429, 500,
         },
         ("get", "/v1/webhooks/{webhook_id}/deliveries"): {200, 401, 404, 422, 429, 500},
+        ("post", "/v1/webhooks/{webhook_id}/enable"): {200, 400, 401, 404, 409, 422, 429, 500},
+        ("post", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): {
+            202, 400, 401, 404, 409, 422, 429, 500,
+        },
     }  # fmt: skip
     for (method, path), statuses in expected.items():
         operation = paths[path][method]
         assert {int(s) for s in operation["responses"]} == statuses, (method, path)
-        for status in statuses - {200, 201, 204}:
+        for status in statuses - {200, 201, 202, 204}:
             content = operation["responses"][str(status)]["content"]
             assert list(content) == ["application/problem+json"], (method, path, status)
     schemas = document["components"]["schemas"]
@@ -174,7 +178,55 @@ async def test_the_webhook_routes_are_documented(api: httpx.AsyncClient) -> None
         assert schemas[name]["examples"], name
     assert set(schemas["WebhookEventType"]["enum"]) == {
         "campaign.completed",
+        "campaign.cancelled",
         "share.failed",
         "account.needs_reauth",
         "consent.withdrawn",
     }
+
+
+async def test_a_disabled_webhook_is_listed_with_its_reason_and_enabled_again(
+    api: httpx.AsyncClient, org: Org, clean_db: Database
+) -> None:
+    hook = await _create(api, org)
+    assert hook["status"] == "active" and hook["disabled_at"] is None
+    delivery_id = uuid.uuid4()
+    async with clean_db.sessions.begin() as session:
+        await session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == uuid.UUID(hook["id"]))
+            .values(disabled_at=datetime.now(UTC), disabled_reason="the endpoint answered 410 Gone")
+        )
+        await session.execute(
+            insert(WebhookDelivery).values(
+                id=delivery_id,
+                org_id=org.id,
+                endpoint_id=uuid.UUID(hook["id"]),
+                event_id=uuid.uuid4(),
+                event_type="share.failed",
+                payload={},
+                status="failed",
+                attempts=1,
+            )
+        )
+    [listed] = (await api.get("/v1/webhooks", headers=_auth(org))).json()
+    assert listed["status"] == "disabled"
+    assert listed["disabled_reason"] == "the endpoint answered 410 Gone"
+    redeliver = f"/v1/webhooks/{hook['id']}/deliveries/{delivery_id}/redeliver"
+    refused = await api.post(redeliver, headers=_auth(org))
+    assert refused.status_code == 409, refused.text
+    assert "enable it first" in refused.json()["detail"]
+
+    other = await make_org(clean_db, name="other")
+    enable = f"/v1/webhooks/{hook['id']}/enable"
+    assert (await api.post(enable, headers=_auth(other))).status_code == 404
+    assert (await api.post(redeliver, headers=_auth(other))).status_code == 404
+    enabled = await api.post(enable, headers=_auth(org))
+    assert enabled.status_code == 200, enabled.text
+    assert (enabled.json()["status"], enabled.json()["disabled_reason"]) == ("active", None)
+
+    again = await api.post(redeliver, headers=_auth(org))
+    assert again.status_code == 202, again.text
+    assert (again.json()["status"], again.json()["attempts"]) == ("pending", 0)
+    missing = f"/v1/webhooks/{hook['id']}/deliveries/{uuid.uuid4()}/redeliver"
+    assert (await api.post(missing, headers=_auth(org))).status_code == 404

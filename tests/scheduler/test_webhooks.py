@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from prometheus_client import REGISTRY
 from sqlalchemy import insert, select
 
 from chorus.common.addresses import AddressPolicy
@@ -24,6 +25,7 @@ from chorus.common.http import NetworkHttp
 from chorus.common.kinds import Network
 from chorus.common.messages import (
     AccountNeedsReauth,
+    CampaignCancelled,
     CampaignCompleted,
     ConsentWithdrawn,
     ShareFailed,
@@ -31,8 +33,10 @@ from chorus.common.messages import (
 from chorus.common.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
 from chorus.common.topology import SCHEDULER_WEBHOOKS
 from chorus.common.webhooks import verify
+from chorus.gateway.problems import Problem
+from chorus.gateway.webhooks import enable_endpoint, redeliver
 from chorus.scheduler.webhook_events import WebhookEvent, WebhookEvents
-from chorus.scheduler.webhook_sender import WebhookSender
+from chorus.scheduler.webhook_sender import GONE_REASON, WebhookSender
 from tests.factories import Org, make_accounts, make_org
 
 pytestmark = pytest.mark.integration
@@ -316,11 +320,16 @@ async def test_the_same_bus_event_delivered_twice_makes_one_delivery(
 
 def _all_kinds(
     org: Org,
-) -> list[CampaignCompleted | ShareFailed | AccountNeedsReauth | ConsentWithdrawn]:
+) -> list[
+    CampaignCompleted | CampaignCancelled | ShareFailed | AccountNeedsReauth | ConsentWithdrawn
+]:
     now = datetime.now(UTC)
     ambassador, account = uuid.uuid4(), uuid.uuid4()
     return [
         CampaignCompleted(campaign_id=uuid.uuid4(), org_id=org.id, completed_at=now),
+        CampaignCancelled(
+            campaign_id=uuid.uuid4(), org_id=org.id, cancelled_at=now, shares_cancelled=3
+        ),
         share_failed(org),
         AccountNeedsReauth(
             account_id=account,
@@ -392,3 +401,111 @@ async def test_finished_deliveries_leave_the_log_after_its_retention(
     assert await sender.forget_old(batch=1) == 2
     [left] = await deliveries(clean_db, endpoint)
     assert left.status == "pending"
+
+
+def _attempts(outcome: str) -> float:
+    return REGISTRY.get_sample_value("chorus_webhook_attempts_total", {"outcome": outcome}) or 0.0
+
+
+async def _endpoint_row(db: Database, endpoint_id: uuid.UUID) -> WebhookEndpoint:
+    async with db.sessions() as session:
+        row = await session.get(WebhookEndpoint, endpoint_id)
+    assert row is not None
+    return row
+
+
+async def test_a_410_gone_disables_the_endpoint_until_the_cms_enables_it(
+    clean_db: Database,
+    org: Org,
+    keyring: Keyring,
+    receiver: Receiver,
+    loopback_http: NetworkHttp,
+) -> None:
+    endpoint = await add_endpoint(
+        clean_db, keyring, org=org, url=receiver.url, events=["share.failed"]
+    )
+    events = WebhookEvents(db=clean_db)
+    for _ in range(2):
+        await events.event(WebhookEvent(share_failed(org)))
+    receiver.statuses = [410]
+    clock = Clock()
+    sender = sender_for(clean_db, keyring, loopback_http, clock, batch_size=1)
+    disabled_before = _attempts("disabled")
+
+    [gone] = await sender.send_once()
+    assert gone.status_code == 410
+    row = await _endpoint_row(clean_db, endpoint)
+    assert (row.disabled_at, row.disabled_reason, row.active) == (clock.now, GONE_REASON, True)
+    # The one answered 410 and the one still to send both fail now: no day of retries at an
+    # endpoint that said it wants nothing more.
+    assert [(d.status, d.last_error) for d in await deliveries(clean_db, endpoint)] == [
+        ("failed", GONE_REASON),
+        ("failed", GONE_REASON),
+    ]
+    assert len(receiver.received) == 1
+    assert _attempts("disabled") == disabled_before + 1
+    # New events are not queued for it while it is disabled.
+    await events.event(WebhookEvent(share_failed(org)))
+    assert len(await deliveries(clean_db, endpoint)) == 2
+    assert await sender.send_once() == []
+
+    async with clean_db.sessions.begin() as session:
+        enabled = await enable_endpoint(session=session, org_id=org.id, endpoint_id=endpoint)
+    assert (enabled.status, enabled.disabled_at) == ("active", None)
+    later = share_failed(org)
+    await events.event(WebhookEvent(later))
+    clock.now += timedelta(seconds=1)
+    [sent] = await sender.send_once()
+    assert sent.status_code == 200
+    assert json.loads(receiver.received[-1][1])["id"] == str(later.event_id)
+
+
+async def test_a_delivery_redelivered_by_the_cms_goes_out_again_with_the_same_id(
+    clean_db: Database,
+    org: Org,
+    keyring: Keyring,
+    receiver: Receiver,
+    loopback_http: NetworkHttp,
+) -> None:
+    endpoint = await add_endpoint(
+        clean_db, keyring, org=org, url=receiver.url, events=["share.failed"]
+    )
+    event = share_failed(org)
+    await WebhookEvents(db=clean_db).event(WebhookEvent(event))
+    receiver.statuses = [500]
+    clock = Clock()
+    # The CMS was down past the last attempt.
+    sender = sender_for(clean_db, keyring, loopback_http, clock, max_attempts=1)
+    await sender.send_once()
+    [failed] = await deliveries(clean_db, endpoint)
+    assert (failed.status, failed.attempts) == ("failed", 1)
+
+    other = await make_org(clean_db, name="other")
+    async with clean_db.sessions.begin() as session:
+        with pytest.raises(Problem, match="No such webhook"):
+            await redeliver(
+                session=session, org_id=other.id, endpoint_id=endpoint, delivery_id=failed.id
+            )
+    async with clean_db.sessions.begin() as session:
+        again = await redeliver(
+            session=session, org_id=org.id, endpoint_id=endpoint, delivery_id=failed.id
+        )
+    assert (again.status, again.attempts) == ("pending", 0)
+    clock.now = datetime.now(UTC) + timedelta(seconds=1)
+    [sent] = await sender.send_once()
+    assert sent.status_code == 200
+    [row] = await deliveries(clean_db, endpoint)
+    assert (row.status, row.attempts) == ("delivered", 1)
+    assert [a["status_code"] for a in row.attempt_log] == [500, 200]  # the log keeps both
+    assert [h["Chorus-Webhook-Id"] for h, _ in receiver.received] == [str(event.event_id)] * 2
+    # Asking again while it is pending (or after) never sends it twice at once.
+    async with clean_db.sessions.begin() as session:
+        done = await redeliver(
+            session=session, org_id=org.id, endpoint_id=endpoint, delivery_id=row.id
+        )
+    assert done.status == "pending"
+    async with clean_db.sessions.begin() as session:
+        same = await redeliver(
+            session=session, org_id=org.id, endpoint_id=endpoint, delivery_id=row.id
+        )
+    assert same.status == "pending" and same.attempts == 0

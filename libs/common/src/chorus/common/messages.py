@@ -18,6 +18,7 @@ from chorus.common.text import SafeLine, SafeText
 
 __all__ = [
     "AccountNeedsReauth",
+    "CampaignCancelled",
     "CampaignCompleted",
     "CampaignCreated",
     "ConsentWithdrawn",
@@ -127,6 +128,19 @@ class CampaignCompleted(Message):
     campaign_id: uuid.UUID
     org_id: uuid.UUID
     completed_at: datetime
+    event_id: uuid.UUID = EventId
+
+
+class CampaignCancelled(Message):
+    """The CMS cancelled the campaign: `shares_cancelled` will not be posted. Published shares
+    stay; one whose network call was already under way ends published or cancelled."""
+
+    ROUTING_KEY = "campaign.cancelled"
+
+    campaign_id: uuid.UUID
+    org_id: uuid.UUID
+    cancelled_at: datetime
+    shares_cancelled: int = Field(ge=0)
     event_id: uuid.UUID = EventId
 
 

@@ -313,6 +313,7 @@ class Campaign(Base):
     shares_planned: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = _created()
     completed_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
 
 
 class Share(Base):
@@ -447,7 +448,11 @@ class WebhookEndpoint(Base):
     # The signing secret, sealed with the credentials key ring (it is shown once, at creation).
     sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
     events: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    # False once deleted by the CMS (the row stays for its delivery log).
     active: Mapped[bool] = mapped_column(server_default=text("true"))
+    # Set when the endpoint answered 410 Gone: nothing more is sent until the CMS enables it.
+    disabled_at: Mapped[datetime | None]
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created()
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "REACH_GAUGE",
     "SHARES_OUTCOMES",
     "SHARES_RELEASED",
+    "WEBHOOK_ATTEMPTS",
 ]
 
 BUS_MESSAGES = Counter(
@@ -67,4 +68,11 @@ ACCOUNTS_EXPIRING = Gauge(
     "Connected accounts whose authorisation runs out within `within` (a network's consent, "
     "e.g. LinkedIn's 60-day tokens without refresh): their colleagues must connect them again.",
     ["network", "within"],
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "chorus_webhook_attempts_total",
+    "Attempts to deliver a webhook to a CMS, by what they led to: delivered; retry (the CMS "
+    "was down or answered an error, tried again later); failed (no attempt left, or nothing "
+    "to retry); disabled (the CMS answered 410 Gone: the endpoint is turned off).",
+    ["outcome"],
 )

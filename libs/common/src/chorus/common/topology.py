@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from chorus.common.kinds import Network
 from chorus.common.messages import (
     AccountNeedsReauth,
+    CampaignCancelled,
     CampaignCompleted,
     CampaignCreated,
     ConsentWithdrawn,
@@ -44,7 +45,13 @@ class QueueSpec:
 
 SCHEDULER_CAMPAIGNS = QueueSpec("scheduler.campaigns", (CampaignCreated.ROUTING_KEY,))
 # The events an organisation's CMS can subscribe to by webhook; one queue takes them all.
-WEBHOOK_EVENTS = (CampaignCompleted, ShareFailed, AccountNeedsReauth, ConsentWithdrawn)
+WEBHOOK_EVENTS = (
+    CampaignCompleted,
+    CampaignCancelled,
+    ShareFailed,
+    AccountNeedsReauth,
+    ConsentWithdrawn,
+)
 SCHEDULER_WEBHOOKS = QueueSpec("scheduler.webhooks", tuple(e.ROUTING_KEY for e in WEBHOOK_EVENTS))
 METRICS_SHARES = QueueSpec("metrics.shares", (SharePublished.ROUTING_KEY,))
 

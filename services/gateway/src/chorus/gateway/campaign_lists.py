@@ -79,6 +79,7 @@ async def list_campaigns(
                 status=CampaignStatus(c.status),
                 created_at=c.created_at,
                 completed_at=c.completed_at,
+                cancelled_at=c.cancelled_at,
                 shares=counts[c.id],
             )
             for c in page

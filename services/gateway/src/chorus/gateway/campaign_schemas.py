@@ -50,6 +50,7 @@ class CampaignSummary(BaseModel):
     status: CampaignStatus
     created_at: datetime
     completed_at: datetime | None
+    cancelled_at: datetime | None
     shares: ShareCounts
 
 

@@ -108,6 +108,7 @@ async def campaign_report(
         status=CampaignStatus(campaign.status),
         created_at=campaign.created_at,
         completed_at=campaign.completed_at,
+        cancelled_at=campaign.cancelled_at,
         shares=counts[campaign.id],
         reach=await _reach(session=session, org_id=org_id, campaign_id=campaign_id),
     )

@@ -195,6 +195,9 @@ class CampaignOut(BaseModel):
     )
     created_at: datetime
     completed_at: datetime | None = None
+    cancelled_at: datetime | None = Field(
+        default=None, description="When the CMS cancelled it; null unless cancelled."
+    )
     shares: ShareCounts
     reach: dict[str, NetworkReach]
 

@@ -20,6 +20,7 @@ __all__ = [
     "WebhookIn",
     "WebhookOut",
     "WebhookSecret",
+    "WebhookStatus",
 ]
 
 
@@ -27,12 +28,21 @@ class WebhookEventType(StrEnum):
     """The events a CMS can subscribe to (the routing keys of `WEBHOOK_EVENTS`)."""
 
     CAMPAIGN_COMPLETED = "campaign.completed"
+    CAMPAIGN_CANCELLED = "campaign.cancelled"
     SHARE_FAILED = "share.failed"
     ACCOUNT_NEEDS_REAUTH = "account.needs_reauth"
     CONSENT_WITHDRAWN = "consent.withdrawn"
 
 
 assert {e.value for e in WebhookEventType} == {e.ROUTING_KEY for e in WEBHOOK_EVENTS}
+
+
+class WebhookStatus(StrEnum):
+    """active: events are sent. disabled: the endpoint answered 410 Gone, so nothing is sent
+    (and what was pending failed) until the CMS enables it again."""
+
+    ACTIVE = "active"
+    DISABLED = "disabled"
 
 
 class DeliveryStatus(StrEnum):
@@ -81,6 +91,9 @@ _WEBHOOK_EXAMPLE: dict[str, Any] = {
     "url": "https://intranet.example.com/chorus/webhooks",
     "events": ["campaign.completed", "share.failed"],
     "created_at": "2026-12-01T09:30:00Z",
+    "status": "active",
+    "disabled_at": None,
+    "disabled_reason": None,
 }
 
 
@@ -93,6 +106,11 @@ class WebhookOut(BaseModel):
     url: str
     events: list[WebhookEventType]
     created_at: datetime
+    status: WebhookStatus
+    disabled_at: datetime | None = None
+    disabled_reason: str | None = Field(
+        default=None, description="Why it was disabled, e.g. the endpoint answered 410 Gone."
+    )
 
 
 class WebhookSecret(WebhookOut):

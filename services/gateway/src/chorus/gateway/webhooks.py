@@ -8,7 +8,7 @@ import binascii
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,13 +27,16 @@ from chorus.gateway.webhook_schemas import (
     WebhookIn,
     WebhookOut,
     WebhookSecret,
+    WebhookStatus,
 )
 
 __all__ = [
     "create_endpoint",
     "delete_endpoint",
+    "enable_endpoint",
     "list_deliveries",
     "list_endpoints",
+    "redeliver",
     "rotate_secret",
 ]
 
@@ -44,6 +47,9 @@ def _out(row: WebhookEndpoint) -> WebhookOut:
         url=row.url,
         events=[WebhookEventType(e) for e in row.events],
         created_at=row.created_at,
+        status=WebhookStatus.DISABLED if row.disabled_at else WebhookStatus.ACTIVE,
+        disabled_at=row.disabled_at,
+        disabled_reason=row.disabled_reason,
     )
 
 
@@ -206,3 +212,76 @@ async def list_deliveries(
         items=[_delivery(row) for row in rows],
         next_cursor=_cursor(rows[-1]) if more and rows else None,
     )
+
+
+async def enable_endpoint(
+    *, session: AsyncSession, org_id: uuid.UUID, endpoint_id: uuid.UUID
+) -> WebhookOut:
+    """Send events there again, from the next event on; what failed while it was disabled is
+    in the log, and each can be redelivered."""
+    row = await session.scalar(
+        update(WebhookEndpoint)
+        .where(
+            WebhookEndpoint.id == endpoint_id,
+            WebhookEndpoint.org_id == org_id,
+            WebhookEndpoint.active,
+        )
+        .values(disabled_at=None, disabled_reason=None)
+        .returning(WebhookEndpoint)
+    )
+    if row is None:
+        raise Problem(404, "No such webhook for this organisation.")
+    return _out(row)
+
+
+async def redeliver(
+    *,
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+) -> WebhookDelivery:
+    """Send a finished delivery (delivered or failed) again, now, with a fresh budget of
+    attempts; its log keeps the earlier ones. One still pending is left as it is: it is
+    going out already, and touching it could race the sender's claim."""
+    endpoint = await session.scalar(
+        select(WebhookEndpoint).where(
+            WebhookEndpoint.id == endpoint_id,
+            WebhookEndpoint.org_id == org_id,
+            WebhookEndpoint.active,
+        )
+    )
+    if endpoint is None:
+        raise Problem(404, "No such webhook for this organisation.")
+    if endpoint.disabled_at is not None:
+        raise Problem(
+            409,
+            "The webhook is disabled (it answered 410 Gone): enable it first.",
+        )
+    row = await session.scalar(
+        update(DeliveryRow)
+        .where(
+            DeliveryRow.id == delivery_id,
+            DeliveryRow.endpoint_id == endpoint_id,
+            DeliveryRow.status != DeliveryStatus.PENDING.value,
+        )
+        .values(
+            status=DeliveryStatus.PENDING.value,
+            attempts=0,
+            next_attempt_at=func.now(),
+            delivered_at=None,
+        )
+        .returning(DeliveryRow)
+    )
+    if row is None:
+        row = await session.scalar(
+            select(DeliveryRow).where(
+                DeliveryRow.id == delivery_id, DeliveryRow.endpoint_id == endpoint_id
+            )
+        )
+        if row is None:
+            raise Problem(404, "No such delivery for this webhook.")
+        return _delivery(row)
+    # Wake the scheduler's sender (new deliveries wake it by trigger; this is an update).
+    await session.execute(text("SELECT pg_notify('chorus_webhooks', '')"))
+    return _delivery(row)

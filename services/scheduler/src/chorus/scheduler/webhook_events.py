@@ -12,6 +12,7 @@ from sqlalchemy import text
 from chorus.common.db import Database
 from chorus.common.messages import (
     AccountNeedsReauth,
+    CampaignCancelled,
     CampaignCompleted,
     ConsentWithdrawn,
     ShareFailed,
@@ -21,7 +22,9 @@ __all__ = ["WebhookEvent", "WebhookEvents"]
 
 
 class WebhookEvent(
-    RootModel[CampaignCompleted | ShareFailed | AccountNeedsReauth | ConsentWithdrawn]
+    RootModel[
+        CampaignCompleted | CampaignCancelled | ShareFailed | AccountNeedsReauth | ConsentWithdrawn
+    ]
 ):
     """Any event of `scheduler.webhooks`. Each model forbids unknown fields and their fields
     differ, so a body validates as exactly one of them."""
@@ -32,7 +35,8 @@ _FAN_OUT = text(
     INSERT INTO webhook_deliveries (org_id, endpoint_id, event_id, event_type, payload)
     SELECT e.org_id, e.id, :event_id, CAST(:event_type AS varchar), CAST(:payload AS jsonb)
     FROM webhook_endpoints e
-    WHERE e.org_id = :org_id AND e.active AND CAST(:event_type AS varchar) = ANY(e.events)
+    WHERE e.org_id = :org_id AND e.active AND e.disabled_at IS NULL
+      AND CAST(:event_type AS varchar) = ANY(e.events)
     ON CONFLICT (endpoint_id, event_id) DO NOTHING
     """
 )

@@ -27,6 +27,7 @@ from chorus.common.credentials import InvalidCredentialsKey, Keyring
 from chorus.common.db import Database
 from chorus.common.failures import PermanentFailure, TransientFailure
 from chorus.common.http import NetworkHttp
+from chorus.common.telemetry import WEBHOOK_ATTEMPTS
 from chorus.common.wakeup import Wakeup, asyncpg_dsn, wait_for_work
 from chorus.common.webhooks import backoff, envelope, signed_headers
 
@@ -49,8 +50,8 @@ _CLAIM = text(
     UPDATE webhook_deliveries d SET next_attempt_at = :lease_until
     FROM due, webhook_endpoints e
     WHERE d.id = due.id AND e.id = d.endpoint_id
-    RETURNING d.id, d.event_id, d.event_type, d.payload, d.created_at, d.attempts,
-              e.url, e.sealed_secret, e.active
+    RETURNING d.id, d.endpoint_id, d.event_id, d.event_type, d.payload, d.created_at,
+              d.attempts, e.url, e.sealed_secret, e.active, e.disabled_at
     """
 )
 
@@ -67,6 +68,23 @@ _FORGET = text(
     """
 )
 SWEEP_EVERY = timedelta(hours=1)
+
+# A 410 Gone is the CMS saying "no more": the endpoint is disabled (not deleted: it stays
+# listed with the reason, and the CMS can enable it again), and what was still pending for it
+# fails now instead of being retried for a day at an endpoint that will not take it.
+_DISABLE = text(
+    """
+    WITH gone AS (
+        UPDATE webhook_endpoints SET disabled_at = :now, disabled_reason = :reason
+        WHERE id = ANY(:ids) AND disabled_at IS NULL
+        RETURNING id
+    )
+    UPDATE webhook_deliveries d SET status = 'failed', last_error = :reason
+    FROM gone WHERE d.endpoint_id = gone.id AND d.status = 'pending'
+      AND d.next_attempt_at <= :now
+    """
+)
+GONE_REASON = "the endpoint answered 410 Gone"
 
 # Written only while the claim is still ours: the same attempts count and lease end.
 _RECORD = text(
@@ -87,6 +105,7 @@ _RECORD = text(
 @dataclass(frozen=True, slots=True)
 class Attempt:
     delivery_id: uuid.UUID
+    endpoint_id: uuid.UUID
     seen: int
     status_code: int | None
     error: str | None
@@ -96,6 +115,10 @@ class Attempt:
     @property
     def delivered(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def gone(self) -> bool:
+        return self.status_code == 410
 
 
 class WebhookSender:
@@ -150,10 +173,12 @@ class WebhookSender:
 
         def done(code: int | None, error: str | None, *, permanent: bool = False) -> Attempt:
             ms = int((time.monotonic() - started) * 1000)
-            return Attempt(row.id, row.attempts, code, error, permanent, ms)
+            return Attempt(row.id, row.endpoint_id, row.attempts, code, error, permanent, ms)
 
         if not row.active:
             return done(None, "the endpoint was deleted", permanent=True)
+        if row.disabled_at is not None:
+            return done(None, "the endpoint is disabled", permanent=True)
         body = envelope(
             event_id=row.event_id,
             event_type=row.event_type,
@@ -176,6 +201,8 @@ class WebhookSender:
         except (TransientFailure, InvalidCredentialsKey) as exc:
             return done(None, str(exc)[:ERROR_LIMIT])
         code = answer.status_code
+        if code == 410:
+            return done(code, GONE_REASON, permanent=True)
         return done(code, None if 200 <= code < 300 else f"the endpoint answered {code}")
 
     async def _record(
@@ -207,8 +234,21 @@ class WebhookSender:
                         "entry": json.dumps([entry]),
                     },
                 )
+                if a.gone:
+                    outcome = "disabled"
+                elif a.delivered:
+                    outcome = "delivered"
+                else:
+                    outcome = "retry" if status == "pending" else "failed"
+                WEBHOOK_ATTEMPTS.labels(outcome).inc()
                 if status == "failed":
                     log.warning("webhook delivery %s failed: %s", a.delivery_id, a.error)
+            gone = sorted({a.endpoint_id for a in attempts if a.gone})
+            if gone:
+                # Its deliveries already due fail now; those waiting (a backoff, or another
+                # sender's lease) fail when claimed, unless the CMS enables it first.
+                await session.execute(_DISABLE, {"ids": gone, "now": now, "reason": GONE_REASON})
+                log.warning("webhook endpoints %s answered 410 Gone: disabled", gone)
 
     async def forget_old(self, *, batch: int = 1000) -> int:
         """Delete finished deliveries older than the log's retention; returns how many."""

@@ -15,14 +15,16 @@ from sqlalchemy import text
 
 from chorus.common.db import Executor
 from chorus.common.kinds import CampaignStatus
+from chorus.common.messages import CampaignCancelled
+from chorus.common.outbox import add_events
 
 __all__ = ["Cancellation", "Retry", "cancel_campaign", "retry_failed"]
 
 _LOCK = text("SELECT status FROM campaigns WHERE id = :c AND org_id = :org FOR UPDATE")
 
 _CANCEL_CAMPAIGN = text(
-    "UPDATE campaigns SET status = 'cancelled' WHERE id = :c AND status IN ('accepted', "
-    "'scheduled')"
+    "UPDATE campaigns SET status = 'cancelled', cancelled_at = now() "
+    "WHERE id = :c AND status IN ('accepted', 'scheduled') RETURNING cancelled_at"
 )
 # Not `publishing`: that share's attempt is between its claim and its network call, and its
 # check just before the call (still_wanted) sees the campaign cancelled. A cancelled share can
@@ -64,9 +66,23 @@ async def cancel_campaign(
     was = CampaignStatus(status)
     if was is CampaignStatus.COMPLETED:
         return Cancellation(was=was, cancelled=0)
-    await session.execute(_CANCEL_CAMPAIGN, params)
+    cancelled_at = await session.scalar(_CANCEL_CAMPAIGN, params)
     rows = await session.execute(_CANCEL_SHARES, {**params, "reason": reason})
-    return Cancellation(was=was, cancelled=len(rows.all()))
+    cancelled = len(rows.all())
+    if cancelled_at is not None:
+        # Announced once, by the cancel that changed the campaign; a second cancel only sweeps.
+        await add_events(
+            session,
+            [
+                CampaignCancelled(
+                    campaign_id=campaign_id,
+                    org_id=org_id,
+                    cancelled_at=cancelled_at,
+                    shares_cancelled=cancelled,
+                )
+            ],
+        )
+    return Cancellation(was=was, cancelled=cancelled)
 
 
 # attempts, rate_waits and replans start again: a person asked for another try, and a share

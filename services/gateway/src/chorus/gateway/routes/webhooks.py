@@ -9,12 +9,20 @@ from chorus.gateway.auth import OrgId
 from chorus.gateway.deps import SessionsDep
 from chorus.gateway.idempotency import IdempotentRoute, store_instead
 from chorus.gateway.problems import BODY_PROBLEMS, problems
-from chorus.gateway.webhook_schemas import DeliveryPage, WebhookIn, WebhookOut, WebhookSecret
+from chorus.gateway.webhook_schemas import (
+    DeliveryPage,
+    WebhookDelivery,
+    WebhookIn,
+    WebhookOut,
+    WebhookSecret,
+)
 from chorus.gateway.webhooks import (
     create_endpoint,
     delete_endpoint,
+    enable_endpoint,
     list_deliveries,
     list_endpoints,
+    redeliver,
     rotate_secret,
 )
 
@@ -128,4 +136,45 @@ async def get_deliveries(
     async with sessions() as session:
         return await list_deliveries(
             session=session, org_id=org_id, endpoint_id=webhook_id, limit=limit, cursor=cursor
+        )
+
+
+@router.post(
+    "/{webhook_id}/enable",
+    response_model=WebhookOut,
+    responses={
+        200: {"description": "Enabled (or it already was): events are sent there again."},
+        **problems(404, 409, 422),
+    },
+    operation_id="enable_webhook",
+)
+async def post_enable(webhook_id: uuid.UUID, org_id: OrgId, sessions: SessionsDep) -> WebhookOut:
+    """Turn a webhook on again after it answered 410 Gone (which disables it: a CMS says it
+    wants no more). Deliveries that failed meanwhile can each be redelivered."""
+    async with sessions.begin() as session:
+        return await enable_endpoint(session=session, org_id=org_id, endpoint_id=webhook_id)
+
+
+@router.post(
+    "/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    status_code=202,
+    response_model=WebhookDelivery,
+    responses={
+        202: {
+            "description": "Pending again, due now, with a fresh budget of attempts; earlier "
+            "attempts stay in its log. A delivery still pending is answered as it is."
+        },
+        **problems(404, 409, 422),
+    },
+    operation_id="redeliver_webhook_delivery",
+)
+async def post_redeliver(
+    webhook_id: uuid.UUID, delivery_id: uuid.UUID, org_id: OrgId, sessions: SessionsDep
+) -> WebhookDelivery:
+    """Send one event to the webhook again (the CMS lost it, or was down past the last
+    retry). It carries the same `Chorus-Webhook-Id`, so a CMS that did get it can tell.
+    A disabled webhook must be enabled first (409)."""
+    async with sessions.begin() as session:
+        return await redeliver(
+            session=session, org_id=org_id, endpoint_id=webhook_id, delivery_id=delivery_id
         )
