@@ -6,8 +6,10 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "ACCOUNTS",
     "ACCOUNTS_EXPIRING",
     "BUS_MESSAGES",
+    "COLLEAGUES",
     "NETWORK_REQUEST_SECONDS",
     "OLDEST_QUEUED_SECONDS",
     "OUTBOX_RELAYED",
@@ -67,4 +69,15 @@ ACCOUNTS_EXPIRING = Gauge(
     "Connected accounts whose authorisation runs out within `within` (a network's consent, "
     "e.g. LinkedIn's 60-day tokens without refresh): their colleagues must connect them again.",
     ["network", "within"],
+)
+COLLEAGUES = Gauge(
+    "chorus_colleagues",
+    "Colleagues (ambassadors) by status: active, paused (no new shares) or left.",
+    ["status"],
+)
+ACCOUNTS = Gauge(
+    "chorus_accounts",
+    "Accounts by network, status (connected; needs_reauth: the colleague must connect it "
+    "again; revoked) and consent mode (auto: posts go out; review: the colleague approves each).",
+    ["network", "status", "mode"],
 )
