@@ -37,6 +37,8 @@ def test_compose_file_is_valid_and_has_the_whole_stack() -> None:
         "scheduler",
         *(f"publisher-{network.value}" for network in Network),
         "metrics",
+        "prometheus",
+        "grafana",
     }
     publishers = [f"publisher-{network.value}" for network in Network]
     for name in ("gateway", "scheduler", *publishers, "metrics"):
@@ -46,6 +48,32 @@ def test_compose_file_is_valid_and_has_the_whole_stack() -> None:
         assert depends["rabbitmq"]["condition"] == "service_healthy"
     for network in Network:
         assert services[f"publisher-{network.value}"]["environment"]["NETWORK"] == network.value
+    # Grafana starts provisioned: the data source and the dashboards as code are mounted, and
+    # Prometheus with the alert rules beside its scrape configuration.
+    assert (
+        _mounts(services["grafana"]).items()
+        >= {
+            "/etc/grafana/provisioning": str(ROOT / "deploy/grafana/provisioning"),
+            "/etc/grafana/dashboards": str(ROOT / "deploy/grafana/dashboards"),
+        }.items()
+    )
+    assert (
+        _mounts(services["prometheus"]).items()
+        >= {
+            "/etc/prometheus/prometheus.yml": str(ROOT / "deploy/prometheus/prometheus.yml"),
+            "/etc/prometheus/alerts.yml": str(ROOT / "deploy/prometheus/alerts.yml"),
+        }.items()
+    )
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Container path -> host path of a service's bind mounts, as `config` prints them."""
+    mounts = {}
+    for volume in service["volumes"]:
+        source, target, *_ = volume.split(":")
+        if source.startswith("/"):
+            mounts[target] = source
+    return mounts
 
 
 def test_compose_refuses_to_start_without_a_credentials_key() -> None:

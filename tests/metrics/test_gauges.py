@@ -17,10 +17,11 @@ from chorus.common.shares import due_shares, mark_released
 from chorus.common.topology import DEAD_LETTER_QUEUE, SCHEDULER_CAMPAIGNS
 from chorus.metrics.gauges import (
     refresh_account_gauges,
+    refresh_programme_gauges,
     refresh_queue_gauges,
     refresh_waiting_gauges,
 )
-from tests.factories import Org, stage_campaign
+from tests.factories import Org, make_accounts, sim_accounts, stage_campaign
 from tests.integration.helpers import eventually, publish_raw, queue_depth
 
 pytestmark = pytest.mark.integration
@@ -103,3 +104,47 @@ async def test_oldest_waiting_share_and_expiring_accounts(
     expiring = {"network": "mastodon", "within": "7d"}
     assert _sample("chorus_accounts_authorization_expiring", expiring) == 1
     assert _sample("chorus_accounts_authorization_expiring", {**expiring, "network": "x"}) == 0
+
+
+async def test_colleagues_and_accounts_by_status_and_consent_mode(
+    clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient
+) -> None:
+    mastodon = await sim_accounts(sim_http, count=3)
+    await make_accounts(clean_db, org=org, keyring=keyring, sim=mastodon)
+    linkedin = await sim_accounts(sim_http, count=2, network="linkedin")
+    await make_accounts(
+        clean_db, org=org, keyring=keyring, sim=linkedin, network="linkedin", status="needs_reauth"
+    )
+    async with clean_db.sessions.begin() as session:
+        # One colleague paused, one of the Mastodon accounts reviewed before posting.
+        await session.execute(
+            text(
+                "UPDATE ambassadors SET status = 'paused' WHERE id = "
+                "(SELECT ambassador_id FROM accounts WHERE network = 'linkedin' LIMIT 1)"
+            )
+        )
+        await session.execute(
+            text(
+                "UPDATE accounts SET mode = 'review' WHERE id = "
+                "(SELECT id FROM accounts WHERE network = 'mastodon' LIMIT 1)"
+            )
+        )
+    await refresh_programme_gauges(clean_db)
+    assert _sample("chorus_colleagues", {"status": "active"}) == 4
+    assert _sample("chorus_colleagues", {"status": "paused"}) == 1
+    assert _sample("chorus_colleagues", {"status": "left"}) == 0
+
+    def accounts(network: str, status: str, mode: str) -> float | None:
+        return _sample("chorus_accounts", {"network": network, "status": status, "mode": mode})
+
+    assert accounts("mastodon", "connected", "auto") == 2
+    assert accounts("mastodon", "connected", "review") == 1
+    assert accounts("linkedin", "needs_reauth", "auto") == 2
+    assert accounts("linkedin", "connected", "auto") == 0
+    assert accounts("x", "revoked", "review") == 0
+    # Counted again from scratch: a colleague who left is no longer active.
+    async with clean_db.sessions.begin() as session:
+        await session.execute(text("UPDATE ambassadors SET status = 'left'"))
+    await refresh_programme_gauges(clean_db)
+    assert _sample("chorus_colleagues", {"status": "active"}) == 0
+    assert _sample("chorus_colleagues", {"status": "left"}) == 5

@@ -6,8 +6,10 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "ACCOUNTS",
     "ACCOUNTS_EXPIRING",
     "BUS_MESSAGES",
+    "COLLEAGUES",
     "NETWORK_REQUEST_SECONDS",
     "OLDEST_QUEUED_SECONDS",
     "OUTBOX_RELAYED",
@@ -75,4 +77,15 @@ WEBHOOK_ATTEMPTS = Counter(
     "was down or answered an error, tried again later); failed (no attempt left, or nothing "
     "to retry); disabled (the CMS answered 410 Gone: the endpoint is turned off).",
     ["outcome"],
+)
+COLLEAGUES = Gauge(
+    "chorus_colleagues",
+    "Colleagues (ambassadors) by status: active, paused (no new shares) or left.",
+    ["status"],
+)
+ACCOUNTS = Gauge(
+    "chorus_accounts",
+    "Accounts by network, status (connected; needs_reauth: the colleague must connect it "
+    "again; revoked) and consent mode (auto: posts go out; review: the colleague approves each).",
+    ["network", "status", "mode"],
 )

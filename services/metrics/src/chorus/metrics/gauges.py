@@ -1,7 +1,10 @@
 """Prometheus gauges, refreshed on a timer: reach per organisation and network from the
 samples; the depth and consumers of every queue from the broker; the age of the oldest share
 waiting in each publisher queue and the accounts whose authorisation runs out soon, from the
-database. The alert rules in deploy/prometheus/alerts.yml are written on these."""
+database; the colleague programme (colleagues by status, accounts by network, status and
+consent mode), counted whole from the database (one row per colleague or account: tens of
+milliseconds at 100,000). The alert rules in deploy/prometheus/alerts.yml and the dashboards in
+deploy/grafana are written on these."""
 
 from __future__ import annotations
 
@@ -15,8 +18,11 @@ from sqlalchemy import text
 from chorus.common.bus import Bus
 from chorus.common.db import Database
 from chorus.common.kinds import Network
+from chorus.common.models import AMBASSADOR_STATUSES
 from chorus.common.telemetry import (
+    ACCOUNTS,
     ACCOUNTS_EXPIRING,
+    COLLEAGUES,
     OLDEST_QUEUED_SECONDS,
     QUEUE_CONSUMERS,
     QUEUE_MESSAGES,
@@ -26,6 +32,7 @@ from chorus.common.topology import DEAD_LETTER_QUEUE, all_queues, publisher_queu
 
 __all__ = [
     "refresh_account_gauges",
+    "refresh_programme_gauges",
     "refresh_queue_gauges",
     "refresh_reach_gauges",
     "refresh_waiting_gauges",
@@ -107,6 +114,32 @@ async def refresh_account_gauges(db: Database) -> None:
         ACCOUNTS_EXPIRING.labels(network.value, "7d").set(counts.get(network.value, 0))
 
 
+# The accounts table's own check constraints: every pair is set, 0 included, so a panel shows
+# "none needs re-connection" rather than no data.
+ACCOUNT_STATUSES = ("connected", "needs_reauth", "revoked")
+ACCOUNT_MODES = ("auto", "review")
+
+_COLLEAGUES = text("SELECT status, count(*) AS n FROM ambassadors GROUP BY status")
+_ACCOUNTS = text("SELECT network, status, mode, count(*) AS n FROM accounts GROUP BY 1, 2, 3")
+
+
+async def refresh_programme_gauges(db: Database) -> None:
+    async with db.sessions() as session:
+        colleagues = {row.status: int(row.n) for row in await session.execute(_COLLEAGUES)}
+        accounts = {
+            (row.network, row.status, row.mode): int(row.n)
+            for row in await session.execute(_ACCOUNTS)
+        }
+    for status in AMBASSADOR_STATUSES:
+        COLLEAGUES.labels(status).set(colleagues.get(status, 0))
+    for network in Network:
+        for status in ACCOUNT_STATUSES:
+            for mode in ACCOUNT_MODES:
+                ACCOUNTS.labels(network.value, status, mode).set(
+                    accounts.get((network.value, status, mode), 0)
+                )
+
+
 async def run_gauges(db: Database, bus: Bus, *, every: float, stop: asyncio.Event) -> None:
     while not stop.is_set():
         for refresh in (
@@ -114,6 +147,7 @@ async def run_gauges(db: Database, bus: Bus, *, every: float, stop: asyncio.Even
             refresh_queue_gauges(bus),
             refresh_waiting_gauges(db),
             refresh_account_gauges(db),
+            refresh_programme_gauges(db),
         ):
             try:
                 await refresh
