@@ -75,9 +75,7 @@ async def test_each_networks_limit_is_refused_with_its_own_reason(
     assert error["location"] == ["body", "message"] and network in error["message"]
     assert await _written(clean_db) == (0, 0, 0)
 
-    created = await api.post(
-        "/v1/campaigns", json={**body, "message": fits}, headers=_auth(org)
-    )
+    created = await api.post("/v1/campaigns", json={**body, "message": fits}, headers=_auth(org))
     assert created.status_code == 201, created.text
     preview = created.json()["preview"][network]
     assert preview["length"] == preview["limit"] == length - 1
