@@ -85,7 +85,8 @@ async def post_campaign(
         return await campaign_report(session=session, org_id=org_id, campaign_id=campaign_id)
 
 
-async def post_preview(body: CampaignIn, org_id: OrgId) -> CampaignPreview:
+# `_org` is unused but authenticates the caller and spends from its key's rate like any route.
+async def post_preview(body: CampaignIn, _org: OrgId) -> CampaignPreview:
     """What `POST /v1/campaigns` would post on each network, or the 422 it would answer,
     with no effect: nothing is written, nothing is sent. For a CMS editor, as the author
     types. Mastodon is measured against 500, its default: each colleague's instance says its
