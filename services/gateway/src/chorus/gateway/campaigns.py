@@ -14,8 +14,8 @@ from chorus.common.kinds import OPEN_SHARE_STATUSES, CampaignStatus, Network, Sh
 from chorus.common.messages import CampaignCreated
 from chorus.common.models import Campaign, LatestMetrics, Share
 from chorus.common.outbox import add_events
-from chorus.gateway.preview_schemas import VariantIn
-from chorus.gateway.previews import CampaignContent, preview_campaign, previews
+from chorus.gateway.preview_schemas import NetworkPreview, VariantIn
+from chorus.gateway.previews import CampaignContent, previews
 from chorus.gateway.problems import Problem
 from chorus.gateway.schemas import CampaignIn, CampaignOut, NetworkReach, ShareCounts
 from chorus.networks import Image
@@ -35,10 +35,9 @@ async def create_campaign(
     """Insert the campaign and its CampaignCreated event; returns (id, created).
 
     With an Idempotency-Key, a retry of the same request returns the first campaign; the same
-    key with a different body is refused (IETF idempotency-key draft).
+    key with a different body is refused (IETF idempotency-key draft). `body` has passed
+    `preview_campaign` (the route checks it before it takes a connection).
     """
-    # Refused now, with the publisher's own rendering, what a network would refuse later.
-    preview_campaign(body)
     fingerprint = _fingerprint(body)
     inserted = await session.scalar(
         insert(Campaign)
@@ -73,8 +72,13 @@ async def create_campaign(
 
 
 async def campaign_report(
-    *, session: AsyncSession, org_id: uuid.UUID, campaign_id: uuid.UUID
+    *,
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    campaign_id: uuid.UUID,
+    preview: dict[Network, NetworkPreview] | None = None,
 ) -> CampaignOut:
+    """The campaign as the API shows it; `preview` where it was just rendered (creating)."""
     campaign = await session.scalar(
         select(Campaign).where(Campaign.id == campaign_id, Campaign.org_id == org_id)
     )
@@ -103,7 +107,7 @@ async def campaign_report(
         message=campaign.message,
         networks=networks,
         variants={n: VariantIn(message=m) for n, m in variants.items()},
-        preview=previews(content)[0],
+        preview=previews(content)[0] if preview is None else preview,
         status=CampaignStatus(campaign.status),
         created_at=campaign.created_at,
         completed_at=campaign.completed_at,

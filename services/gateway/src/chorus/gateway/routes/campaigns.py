@@ -71,6 +71,9 @@ async def post_campaign(
     network getting its variant where it has one. A campaign that does not fit one of its
     networks (too long for X, more than 300 graphemes for Bluesky, ...) is refused with 422,
     naming each network and why, and nothing is written."""
+    # Refused now, with the publisher's own rendering, what a network would refuse later;
+    # before any connection is taken, and nothing is written.
+    shown = preview_campaign(body)
     async with sessions.begin() as session:
         # Besides the stored answer, the campaign keeps the key in its own transaction: a
         # retry can never make a second campaign (a second post on every colleague's
@@ -82,7 +85,10 @@ async def post_campaign(
         response.status_code = 200
     response.headers["Location"] = f"/v1/campaigns/{campaign_id}"
     async with sessions() as session:
-        return await campaign_report(session=session, org_id=org_id, campaign_id=campaign_id)
+        # A replay's body is the first one's (same fingerprint): so is its preview.
+        return await campaign_report(
+            session=session, org_id=org_id, campaign_id=campaign_id, preview=shown
+        )
 
 
 # `_org` is unused but authenticates the caller and spends from its key's rate like any route.
