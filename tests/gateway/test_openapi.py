@@ -18,6 +18,9 @@ from tests.gateway.conftest import GatewayFactory
 pytestmark = pytest.mark.integration
 
 PROBLEM = {"$ref": "#/components/schemas/ProblemDetail"}
+# POSTs without any effect (a body too large for a query string): nothing to make safe, so
+# no Idempotency-Key; a stored answer would only be a write per request.
+WITHOUT_EFFECT = {"/v1/campaigns:preview"}
 
 
 @pytest.fixture
@@ -58,7 +61,9 @@ def _api_routes(routes: Sequence[BaseRoute]) -> list[APIRoute]:
 def test_every_post_route_is_idempotent(gateway_app: GatewayFactory) -> None:
     posts = [r for r in _api_routes(gateway_app().routes) if "POST" in (r.methods or ())]
     assert len(posts) >= 6
-    assert all(isinstance(route, IdempotentRoute) for route in posts), posts
+    effects = [r for r in posts if r.path not in WITHOUT_EFFECT]
+    assert all(isinstance(route, IdempotentRoute) for route in effects), effects
+    assert {r.path for r in posts if not isinstance(r, IdempotentRoute)} == WITHOUT_EFFECT
 
 
 def test_every_post_documents_the_idempotency_key(document: dict[str, Any]) -> None:
@@ -71,6 +76,10 @@ def test_every_post_documents_the_idempotency_key(document: dict[str, Any]) -> N
         "/v1/ambassadors/{external_id}/connections",
     }
     for path, operation in posts:
+        if path in WITHOUT_EFFECT:
+            assert "Idempotency-Key" not in str(operation.get("parameters"))
+            assert "Idempotency-Key" in operation["description"], path  # says why not
+            continue
         headers = [p for p in operation["parameters"] if p["in"] == "header"]
         assert [p["name"] for p in headers] == ["Idempotency-Key"], path
         assert headers[0]["schema"]["maxLength"] == 255 and headers[0]["example"]
@@ -110,3 +119,39 @@ def test_the_api_key_routes_are_documented_with_examples(document: dict[str, Any
     assert schemas["ApiKeyStatus"]["enum"] == ["active", "expired", "revoked"]
     created = paths["/v1/api-keys"]["post"]["responses"]["201"]
     assert "Location" in created["headers"] and created["links"]
+
+
+def test_the_campaign_content_is_documented_with_its_limits(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+    schemas = document["components"]["schemas"]
+    create = paths["/v1/campaigns"]["post"]
+    preview = paths["/v1/campaigns:preview"]["post"]
+    body = {"$ref": "#/components/schemas/CampaignIn"}
+    for operation in (create, preview):
+        assert operation["requestBody"]["content"]["application/json"]["schema"] == body
+        refused = _problem(operation, 422)
+        example = refused["content"]["application/problem+json"]["example"]
+        assert {e["network"] for e in example["errors"]} == {"x", "bluesky"}
+        assert all(e["length"] > e["limit"] for e in example["errors"])
+        assert "Nothing is written" in refused["description"]
+    assert {int(s) for s in preview["responses"]} == {200, 400, 401, 411, 413, 415, 422, 429, 500}
+    ok = preview["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/CampaignPreview"}
+    assert schemas["CampaignPreview"]["examples"][0]["preview"]["x"]["limit"] == 280
+    assert "preview" in create["responses"]["201"]["description"]
+    variants = schemas["CampaignIn"]["properties"]["variants"]
+    assert variants["additionalProperties"] == {"$ref": "#/components/schemas/VariantIn"}
+    assert set(variants["propertyNames"]["enum"]) == {
+        "bluesky",
+        "facebook",
+        "linkedin",
+        "mastodon",
+        "x",
+    }
+    assert variants["examples"] and schemas["VariantIn"]["examples"]
+    shown = schemas["CampaignOut"]["properties"]
+    assert {"variants", "preview"} <= set(shown)
+    example = schemas["CampaignOut"]["examples"][0]
+    assert example["variants"] and example["preview"]
+    error = schemas["ErrorItem"]["properties"]
+    assert {"network", "field", "counted", "length", "limit"} <= set(error)

@@ -303,6 +303,10 @@ class Campaign(Base):
     description: Mapped[str] = mapped_column(Text, server_default="")
     # [{"url": ..., "alt": ...}]: images the CMS hosts, uploaded to each network.
     images: Mapped[list[dict[str, str]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    # {"x": {"message": ...}}: a network's own text, posted there instead of `message`.
+    variants: Mapped[dict[str, dict[str, str]]] = mapped_column(
+        JSONB, server_default=text("'{}'::jsonb")
+    )
     status: Mapped[str] = mapped_column(String(16), server_default="accepted")
     starts_at: Mapped[datetime] = _created()
     # The request's Idempotency-Key, kept with the campaign after the gateway's own record of

@@ -25,6 +25,7 @@ __all__ = [
     "Idempotency",
     "Image",
     "LinkCard",
+    "Measure",
     "MediaFile",
     "NetworkClient",
     "NetworkSpec",
@@ -73,6 +74,25 @@ class RenderedPost:
     # Built by us where the network does not build it (Bluesky, LinkedIn).
     card: LinkCard | None = None
     images: tuple[Image, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """One of a network's limits applied to a rendered post, counted the network's way:
+    what the gateway refuses a campaign by, and what its preview shows."""
+
+    # What was counted: "weighted characters", "graphemes", "bytes", "characters".
+    counted: str
+    length: int
+    limit: int
+    # The limit in a sentence naming the network and how it counts.
+    sentence: str
+    # Where the limit is only what is known before the account is (Mastodon's instances).
+    note: str = ""
+
+    @property
+    def fits(self) -> bool:
+        return self.length <= self.limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +289,9 @@ class NetworkSpec:
     reports: frozenset[str]
     render: Callable[[Content], RenderedPost]
     problems: Callable[[Content], list[str]]
+    # The post's text against each of the network's text limits, the first one the limit a
+    # reader knows the network by (X's 280, Bluesky's 300).
+    measure: Callable[[RenderedPost], tuple[Measure, ...]]
     client: Callable[[NetworkHttp, AppCredentials | None], NetworkClient]
     # How an account is connected (None: only by the development route that takes a token).
     connector: Connector | None = None

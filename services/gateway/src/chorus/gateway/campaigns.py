@@ -14,38 +14,19 @@ from chorus.common.kinds import OPEN_SHARE_STATUSES, CampaignStatus, Network, Sh
 from chorus.common.messages import CampaignCreated
 from chorus.common.models import Campaign, LatestMetrics, Share
 from chorus.common.outbox import add_events
+from chorus.gateway.preview_schemas import NetworkPreview, VariantIn
+from chorus.gateway.previews import CampaignContent, previews
 from chorus.gateway.problems import Problem
 from chorus.gateway.schemas import CampaignIn, CampaignOut, NetworkReach, ShareCounts
-from chorus.networks import Content, Image, spec_for
+from chorus.networks import Image
 
-__all__ = ["campaign_report", "create_campaign", "share_counts", "validate_campaign"]
-
-
-def validate_campaign(body: CampaignIn) -> None:
-    """Refuse now what a network would refuse later, with the same rendering the publisher
-    uses, so a post that cannot go out never fails hours later."""
-    content = Content(
-        message=body.message,
-        url=str(body.url),
-        title=body.title,
-        description=body.description,
-        images=tuple(Image(url=str(i.url), alt=i.alt) for i in body.images),
-    )
-    problems = [p for network in body.networks for p in spec_for(network).problems(content)]
-    for network in body.networks:
-        spec = spec_for(network)
-        if len(body.images) > spec.max_images:
-            problems.append(f"{network.value}: at most {spec.max_images} images per post")
-    if problems:
-        raise Problem(
-            422,
-            "The message does not fit every network it is meant for.",
-            errors=[{"location": ["body", "message"], "message": p} for p in problems],
-        )
+__all__ = ["campaign_report", "create_campaign", "share_counts"]
 
 
 def _fingerprint(body: CampaignIn) -> str:
-    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    # Without variants, the fingerprint is the one campaigns were stored with before them.
+    exclude = None if body.variants else {"variants"}
+    return hashlib.sha256(body.model_dump_json(exclude=exclude).encode()).hexdigest()
 
 
 async def create_campaign(
@@ -54,9 +35,9 @@ async def create_campaign(
     """Insert the campaign and its CampaignCreated event; returns (id, created).
 
     With an Idempotency-Key, a retry of the same request returns the first campaign; the same
-    key with a different body is refused (IETF idempotency-key draft).
+    key with a different body is refused (IETF idempotency-key draft). `body` has passed
+    `preview_campaign` (the route checks it before it takes a connection).
     """
-    validate_campaign(body)
     fingerprint = _fingerprint(body)
     inserted = await session.scalar(
         insert(Campaign)
@@ -68,6 +49,7 @@ async def create_campaign(
             networks=[n.value for n in body.networks],
             description=body.description,
             images=[{"url": str(i.url), "alt": i.alt} for i in body.images],
+            variants={n.value: v.model_dump() for n, v in body.variants.items()},
             idempotency_key=idempotency_key,
             request_hash=fingerprint,
         )
@@ -90,14 +72,33 @@ async def create_campaign(
 
 
 async def campaign_report(
-    *, session: AsyncSession, org_id: uuid.UUID, campaign_id: uuid.UUID
+    *,
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    campaign_id: uuid.UUID,
+    preview: dict[Network, NetworkPreview] | None = None,
 ) -> CampaignOut:
+    """The campaign as the API shows it; `preview` where it was just rendered (creating)."""
     campaign = await session.scalar(
         select(Campaign).where(Campaign.id == campaign_id, Campaign.org_id == org_id)
     )
     if campaign is None:
         raise Problem(404, "No such campaign for this organisation.")
     networks = [Network(n) for n in campaign.networks]
+    variants = {
+        Network(n): str(v.get("message", ""))
+        for n, v in (campaign.variants or {}).items()
+        if isinstance(v, dict)
+    }
+    content = CampaignContent(
+        title=campaign.title,
+        url=campaign.url,
+        message=campaign.message,
+        description=campaign.description,
+        images=tuple(Image(url=i.get("url", ""), alt=i.get("alt", "")) for i in campaign.images),
+        networks=networks,
+        variants=variants,
+    )
     counts = await share_counts(session=session, org_id=org_id, campaigns={campaign.id: networks})
     return CampaignOut(
         id=campaign.id,
@@ -105,6 +106,8 @@ async def campaign_report(
         url=campaign.url,
         message=campaign.message,
         networks=networks,
+        variants={n: VariantIn(message=m) for n, m in variants.items()},
+        preview=previews(content)[0] if preview is None else preview,
         status=CampaignStatus(campaign.status),
         created_at=campaign.created_at,
         completed_at=campaign.completed_at,

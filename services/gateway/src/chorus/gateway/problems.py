@@ -45,6 +45,14 @@ _TITLES = {
 class ErrorItem(BaseModel):
     location: list[str | int] = Field(description="Where in the request: body, query, path...")
     message: str
+    # Only where a campaign does not fit one of its networks (`chorus.gateway.previews`).
+    network: str | None = Field(default=None, description="The network that would refuse it.")
+    field: str | None = Field(
+        default=None, description="The body field to shorten: `message`, `variants.x.message`."
+    )
+    counted: str | None = Field(default=None, description="How the network counts the length.")
+    length: int | None = Field(default=None, description="The length, counted so.")
+    limit: int | None = Field(default=None, description="The most the network takes.")
 
 
 class ProblemDetail(BaseModel):

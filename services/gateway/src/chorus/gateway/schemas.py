@@ -17,12 +17,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
 )
 
 from chorus.common.kinds import CampaignStatus, Network, ShareStatus
 from chorus.common.text import SafeLine, SafeText
+from chorus.gateway.preview_schemas import PREVIEW_EXAMPLE, NetworkPreview, VariantIn
 from chorus.networks import publishable
 
 __all__ = [
@@ -121,11 +123,31 @@ class CampaignIn(_In):
         description="Images uploaded with every post, through each network's own upload.",
     )
 
+    variants: dict[PostableNetwork, VariantIn] = Field(
+        default_factory=dict,
+        description="A network's own text, posted there instead of `message`; only for "
+        "networks in `networks`. Checked against that network's limits like `message`.",
+        examples=[{"x": {"message": "Out now: what it means for you."}}],
+    )
+
     @field_validator("networks")
     @classmethod
     def _unique(cls, value: list[Network]) -> list[Network]:
         if len(set(value)) != len(value):
             raise ValueError("networks must not repeat")
+        return value
+
+    @field_validator("variants")
+    @classmethod
+    def _only_listed(
+        cls, value: dict[Network, VariantIn], info: ValidationInfo
+    ) -> dict[Network, VariantIn]:
+        listed = set(info.data.get("networks") or ())
+        unlisted = sorted(n.value for n in value if n not in listed)
+        if unlisted and "networks" in info.data:
+            raise ValueError(
+                f"variants for networks the campaign is not posted to: {', '.join(unlisted)}"
+            )
         return value
 
 
@@ -158,7 +180,9 @@ CAMPAIGN_EXAMPLE: dict[str, Any] = {
     "title": "We shipped",
     "url": "https://example.com/launch",
     "message": "Our new release is out: what it means for you.",
-    "networks": ["mastodon", "bluesky"],
+    "networks": ["mastodon", "x"],
+    "variants": {"x": {"message": "Out now: what it means for you."}},
+    "preview": PREVIEW_EXAMPLE,
     "status": "scheduled",
     "created_at": "2026-12-01T09:30:00Z",
     "completed_at": None,
@@ -166,7 +190,7 @@ CAMPAIGN_EXAMPLE: dict[str, Any] = {
         "total": 3,
         "open": 1,
         "by_status": {"published": 1, "failed": 1, "planned": 1},
-        "by_network": {"mastodon": {"published": 1, "planned": 1}, "bluesky": {"failed": 1}},
+        "by_network": {"mastodon": {"published": 1, "planned": 1}, "x": {"failed": 1}},
     },
     "reach": {
         "mastodon": {
@@ -189,6 +213,13 @@ class CampaignOut(BaseModel):
     url: str
     message: str
     networks: list[Network]
+    variants: dict[Network, VariantIn] = Field(
+        default_factory=dict, description="Each network's own text, where it has one."
+    )
+    preview: dict[Network, NetworkPreview] = Field(
+        default_factory=dict,
+        description="Each network's post as that network will show it, measured its way.",
+    )
     status: CampaignStatus = Field(
         description="accepted (not yet staged), scheduled (shares staged, some still to post), "
         "completed (every share has an outcome), cancelled"

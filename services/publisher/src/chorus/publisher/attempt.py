@@ -130,7 +130,8 @@ class Attempts:
         if not share.account_connected:
             return Cancelled(claim, "consent withdrawn: the account was disconnected")
         content = Content(
-            message=share.message,
+            # The campaign's variant for this network, as its preview showed it, if it has one.
+            message=share.variant_message or share.message,
             url=share.url,
             title=share.title,
             description=share.description,

@@ -67,6 +67,8 @@ class ClaimedShare:
     # Until when, and why, the network said this account (or the whole app) must wait, as
     # read in the claim's transaction; None if it need not.
     held: tuple[datetime, str] | None = None
+    # The campaign's own text for this share's network, posted instead of `message`.
+    variant_message: str | None = None
 
 
 _CLAIM = text(
@@ -87,7 +89,8 @@ _CLAIM = text(
               a.handle, a.base_url, a.remote_account_id, a.credentials,
               a.status = 'connected' AS account_connected, a.status AS account_status,
               a.status_reason, a.kind, c.description, c.images, c.created_at AS campaign_created_at,
-              s.first_attempt_at, s.first_attempt_at < now() AS attempted_before
+              s.first_attempt_at, s.first_attempt_at < now() AS attempted_before,
+              c.variants -> s.network ->> 'message' AS variant_message
     """
 )
 
@@ -141,6 +144,7 @@ async def claim_many(
             first_attempt_at=row.first_attempt_at,
             attempted_before=row.attempted_before,
             held=held,
+            variant_message=row.variant_message,
         )
         for row, held in zip(rows, holds, strict=True)
     }

@@ -8,7 +8,7 @@ from chorus.common.kinds import Network
 from chorus.networks.base import Idempotency, NetworkSpec, ReadbackScope
 from chorus.networks.bluesky.client import BATCH_SIZE, BlueskyClient
 from chorus.networks.bluesky.connect import sign_in
-from chorus.networks.bluesky.text import problems, render
+from chorus.networks.bluesky.text import measure, problems, render
 from chorus.networks.bluesky.tid import record_key
 
 __all__ = ["SPEC", "BlueskyClient", "sign_in"]
@@ -27,6 +27,7 @@ SPEC = NetworkSpec(
     reports=frozenset({"reshares", "likes", "replies", "followers"}),
     render=render,
     problems=problems,
+    measure=measure,
     client=BlueskyClient,
     password_sign_in=sign_in,
     api_url="https://bsky.social",

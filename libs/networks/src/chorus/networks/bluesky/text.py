@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from chorus.networks.base import Content, LinkCard, RenderedPost
+from chorus.networks.base import Content, LinkCard, Measure, RenderedPost
 from chorus.networks.graphemes import grapheme_count
 from chorus.networks.richtext import LINK
 
-__all__ = ["MAX_BYTES", "MAX_GRAPHEMES", "facets", "problems", "render"]
+__all__ = ["MAX_BYTES", "MAX_GRAPHEMES", "facets", "measure", "problems", "render"]
 
 MAX_GRAPHEMES = 300
 MAX_BYTES = 3000
@@ -42,13 +42,21 @@ def facets(text: str) -> list[dict[str, Any]]:
     return found
 
 
+def measure(post: RenderedPost) -> tuple[Measure, ...]:
+    length = grapheme_count(post.text)
+    size = len(post.text.encode("utf-8"))
+    return (
+        Measure(
+            "graphemes",
+            length,
+            MAX_GRAPHEMES,
+            f"bluesky: the post is {length} characters; the limit is {MAX_GRAPHEMES}",
+        ),
+        Measure(
+            "bytes", size, MAX_BYTES, f"bluesky: the post is {size} bytes; the limit is {MAX_BYTES}"
+        ),
+    )
+
+
 def problems(content: Content) -> list[str]:
-    text = render(content).text
-    found = []
-    length = grapheme_count(text)
-    if length > MAX_GRAPHEMES:
-        found.append(f"bluesky: the post is {length} characters; the limit is {MAX_GRAPHEMES}")
-    size = len(text.encode("utf-8"))
-    if size > MAX_BYTES:
-        found.append(f"bluesky: the post is {size} bytes; the limit is {MAX_BYTES}")
-    return found
+    return [m.sentence for m in measure(render(content)) if not m.fits]

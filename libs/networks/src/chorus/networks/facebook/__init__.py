@@ -7,7 +7,7 @@ from chorus.common.kinds import Network
 from chorus.networks.base import Idempotency, NetworkSpec, ReadbackScope
 from chorus.networks.facebook.client import DEFAULT_VERSION, FacebookClient
 from chorus.networks.facebook.connect import FacebookConnector
-from chorus.networks.facebook.text import manual_link, problems, render
+from chorus.networks.facebook.text import manual_link, measure, problems, render
 
 __all__ = ["SPEC", "FacebookClient"]
 
@@ -23,6 +23,7 @@ SPEC = NetworkSpec(
     reports=frozenset({"reshares", "likes", "replies", "followers"}),
     render=render,
     problems=problems,
+    measure=measure,
     client=FacebookClient,
     connector=FacebookConnector(),
     manual_link=manual_link,

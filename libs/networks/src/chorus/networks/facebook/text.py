@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from chorus.networks.base import Content, RenderedPost
+from chorus.networks.base import Content, Measure, RenderedPost
 
-__all__ = ["MAX_CHARACTERS", "manual_link", "problems", "render"]
+__all__ = ["MAX_CHARACTERS", "manual_link", "measure", "problems", "render"]
 
 MAX_CHARACTERS = 63206
 
@@ -24,8 +24,11 @@ def manual_link(kind: str, content: Content) -> str | None:
     return f"https://www.facebook.com/sharer/sharer.php?u={quote(content.url, safe='')}"
 
 
+def measure(post: RenderedPost) -> tuple[Measure, ...]:
+    length = len(post.text)
+    sentence = f"facebook: the post is {length} characters; the limit is {MAX_CHARACTERS}"
+    return (Measure("characters", length, MAX_CHARACTERS, sentence),)
+
+
 def problems(content: Content) -> list[str]:
-    length = len(render(content).text)
-    if length <= MAX_CHARACTERS:
-        return []
-    return [f"facebook: the post is {length} characters; the limit is {MAX_CHARACTERS}"]
+    return [m.sentence for m in measure(render(content)) if not m.fits]

@@ -8,7 +8,7 @@ from chorus.common.kinds import Network
 from chorus.networks.base import Idempotency, NetworkSpec, ReadbackScope
 from chorus.networks.linkedin.client import DEFAULT_VERSION, LinkedInClient
 from chorus.networks.linkedin.connect import LinkedInConnector
-from chorus.networks.linkedin.text import problems, render
+from chorus.networks.linkedin.text import measure, problems, render
 
 __all__ = ["SPEC", "LinkedInClient"]
 
@@ -25,6 +25,7 @@ SPEC = NetworkSpec(
     reports=frozenset({"reshares", "likes", "replies", "impressions", "followers"}),
     render=render,
     problems=problems,
+    measure=measure,
     client=LinkedInClient,
     connector=LinkedInConnector(),
     api_url="https://api.linkedin.com",

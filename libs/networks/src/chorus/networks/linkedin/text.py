@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-from chorus.networks.base import Content, LinkCard, RenderedPost
+from chorus.networks.base import Content, LinkCard, Measure, RenderedPost
 
-__all__ = ["MAX_CHARACTERS", "escape_little_text", "problems", "render"]
+__all__ = ["MAX_CHARACTERS", "escape_little_text", "measure", "problems", "render"]
 
 MAX_CHARACTERS = 3000
 _RESERVED = re.compile(r"([|{}@\[\]()<>#\\*_~])")
@@ -31,9 +31,12 @@ def render(content: Content) -> RenderedPost:
     )
 
 
-def problems(content: Content) -> list[str]:
+def measure(post: RenderedPost) -> tuple[Measure, ...]:
     # LinkedIn counts what the reader sees: the text before escaping.
-    length = len(render(content).text)
-    if length <= MAX_CHARACTERS:
-        return []
-    return [f"linkedin: the post is {length} characters; the limit is {MAX_CHARACTERS}"]
+    length = len(post.text)
+    sentence = f"linkedin: the post is {length} characters; the limit is {MAX_CHARACTERS}"
+    return (Measure("characters", length, MAX_CHARACTERS, sentence),)
+
+
+def problems(content: Content) -> list[str]:
+    return [m.sentence for m in measure(render(content)) if not m.fits]

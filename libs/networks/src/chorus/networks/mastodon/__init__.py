@@ -7,7 +7,7 @@ from chorus.common.kinds import Network
 from chorus.networks.base import Idempotency, NetworkSpec, ReadbackScope
 from chorus.networks.mastodon.client import BATCH_SIZE, MastodonClient
 from chorus.networks.mastodon.connect import MastodonConnector, register_app
-from chorus.networks.mastodon.text import problems, render
+from chorus.networks.mastodon.text import measure, problems, render
 
 __all__ = ["SPEC", "MastodonClient"]
 
@@ -27,6 +27,7 @@ SPEC = NetworkSpec(
     reports=frozenset({"reshares", "likes", "replies", "followers"}),
     render=render,
     problems=problems,
+    measure=measure,
     client=MastodonClient,
     connector=MastodonConnector(),
     register_app=register_app,

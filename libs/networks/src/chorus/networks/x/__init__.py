@@ -8,7 +8,7 @@ from chorus.common.kinds import Network
 from chorus.networks.base import Idempotency, NetworkSpec, ReadbackScope
 from chorus.networks.x.client import BATCH_SIZE, XClient
 from chorus.networks.x.connect import XConnector
-from chorus.networks.x.text import problems, render
+from chorus.networks.x.text import measure, problems, render
 
 __all__ = ["SPEC", "XClient"]
 
@@ -25,6 +25,7 @@ SPEC = NetworkSpec(
     reports=frozenset({"reshares", "likes", "replies", "impressions", "followers"}),
     render=render,
     problems=problems,
+    measure=measure,
     client=XClient,
     connector=XConnector(),
     api_url="https://api.x.com",

@@ -13,10 +13,10 @@ import unicodedata
 
 import emoji
 
-from chorus.networks.base import Content, RenderedPost
+from chorus.networks.base import Content, Measure, RenderedPost
 from chorus.networks.richtext import LINK
 
-__all__ = ["MAX_WEIGHT", "URL_WEIGHT", "problems", "render", "weighted_length"]
+__all__ = ["MAX_WEIGHT", "URL_WEIGHT", "measure", "problems", "render", "weighted_length"]
 
 MAX_WEIGHT = 280
 URL_WEIGHT = 23
@@ -51,11 +51,14 @@ def render(content: Content) -> RenderedPost:
     )
 
 
-def problems(content: Content) -> list[str]:
-    length = weighted_length(render(content).text)
-    if length <= MAX_WEIGHT:
-        return []
-    return [
+def measure(post: RenderedPost) -> tuple[Measure, ...]:
+    length = weighted_length(post.text)
+    sentence = (
         f"x: the post weighs {length} (links count as {URL_WEIGHT}, CJK characters and emoji "
         f"as 2); the limit is {MAX_WEIGHT}"
-    ]
+    )
+    return (Measure("weighted characters", length, MAX_WEIGHT, sentence),)
+
+
+def problems(content: Content) -> list[str]:
+    return [m.sentence for m in measure(render(content)) if not m.fits]

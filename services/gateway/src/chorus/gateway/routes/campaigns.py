@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.routing import APIRoute
 
 from chorus.common.kinds import CampaignStatus, ShareStatus
 from chorus.common.shares import cancel_campaign, retry_failed
@@ -14,10 +15,25 @@ from chorus.gateway.campaigns import campaign_report, create_campaign
 from chorus.gateway.deps import SessionsDep
 from chorus.gateway.idempotency import IdempotentRoute, idempotency_key
 from chorus.gateway.paging import MAX_LIMIT
+from chorus.gateway.preview_schemas import TOO_LONG_EXAMPLE, CampaignPreview
+from chorus.gateway.previews import preview_campaign
 from chorus.gateway.problems import BODY_PROBLEMS, Problem, problems
 from chorus.gateway.schemas import CampaignIn, CampaignOut, PostableNetwork
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], route_class=IdempotentRoute)
+
+
+def _content_problems() -> dict[int | str, dict[str, Any]]:
+    """The body's problems, 422 also saying which networks the campaign does not fit."""
+    documented = problems(*BODY_PROBLEMS)
+    documented[422] = {
+        **documented[422],
+        "description": "The request does not validate, or the campaign does not fit some of "
+        "its networks: each is listed in `errors` with the field to shorten, how the network "
+        "counts, the length and the limit. Nothing is written.",
+        "content": {"application/json": {"example": TOO_LONG_EXAMPLE}},
+    }
+    return documented
 
 
 @router.post(
@@ -31,7 +47,8 @@ router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], route_class=Idemp
             "answer expired (24 h): the first campaign, as it is now.",
         },
         201: {
-            "description": "Accepted: its shares are staged next.",
+            "description": "Accepted: its shares are staged next. `preview` shows each "
+            "network's post as it will be shown there.",
             "links": {
                 "GetCampaign": {
                     "operationId": "get_campaign",
@@ -39,7 +56,7 @@ router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], route_class=Idemp
                 }
             },
         },
-        **problems(*BODY_PROBLEMS),
+        **_content_problems(),
     },
     operation_id="create_campaign",
 )
@@ -50,7 +67,13 @@ async def post_campaign(
     request: Request,
     response: Response,
 ) -> CampaignOut:
-    """Create a campaign; it is shared to every connected account on its networks."""
+    """Create a campaign; it is shared to every connected account on its networks, each
+    network getting its variant where it has one. A campaign that does not fit one of its
+    networks (too long for X, more than 300 graphemes for Bluesky, ...) is refused with 422,
+    naming each network and why, and nothing is written."""
+    # Refused now, with the publisher's own rendering, what a network would refuse later;
+    # before any connection is taken, and nothing is written.
+    shown = preview_campaign(body)
     async with sessions.begin() as session:
         # Besides the stored answer, the campaign keeps the key in its own transaction: a
         # retry can never make a second campaign (a second post on every colleague's
@@ -62,7 +85,38 @@ async def post_campaign(
         response.status_code = 200
     response.headers["Location"] = f"/v1/campaigns/{campaign_id}"
     async with sessions() as session:
-        return await campaign_report(session=session, org_id=org_id, campaign_id=campaign_id)
+        # A replay's body is the first one's (same fingerprint): so is its preview.
+        return await campaign_report(
+            session=session, org_id=org_id, campaign_id=campaign_id, preview=shown
+        )
+
+
+# `_org` is unused but authenticates the caller and spends from its key's rate like any route.
+async def post_preview(body: CampaignIn, _org: OrgId) -> CampaignPreview:
+    """What `POST /v1/campaigns` would post on each network, or the 422 it would answer,
+    with no effect: nothing is written, nothing is sent. For a CMS editor, as the author
+    types. Mastodon is measured against 500, its default: each colleague's instance says its
+    own limit only when it is posted to.
+
+    Being without effect, it does not take part in Idempotency-Key: a key sent is ignored and
+    no answer is stored (a retry is simply answered again; a stored answer would be a write
+    per keystroke, and a key reused with the edited text a 422)."""
+    return CampaignPreview(preview=preview_campaign(body))
+
+
+# A plain route, not an IdempotentRoute: see post_preview.
+router.add_api_route(
+    ":preview",
+    post_preview,
+    methods=["POST"],
+    response_model=CampaignPreview,
+    responses={
+        200: {"description": "Each network's post as that network will show it."},
+        **_content_problems(),
+    },
+    operation_id="preview_campaign",
+    route_class_override=APIRoute,
+)
 
 
 @router.get(
