@@ -43,6 +43,7 @@ class ClaimedShare:
     attempts: int
     rate_waits: int
     title: str
+    # The colleague's own text where they edited the share, else the campaign's message.
     message: str
     url: str
     handle: str
@@ -83,7 +84,8 @@ _CLAIM = text(
            OR (s.status = 'publishing' AND s.lease_until < now())
            OR (s.status = 'planned' AND s.planned_at <= now()))
     RETURNING s.id, s.org_id, s.campaign_id, s.account_id, s.network, s.claim_token,
-              s.idempotency_key, s.attempts, s.rate_waits, c.title, c.message, c.url,
+              s.idempotency_key, s.attempts, s.rate_waits, c.title,
+              COALESCE(s.text_override, c.message) AS message, c.url,
               a.handle, a.base_url, a.remote_account_id, a.credentials,
               a.status = 'connected' AS account_connected, a.status AS account_status,
               a.status_reason, a.kind, c.description, c.images, c.created_at AS campaign_created_at,
