@@ -188,7 +188,7 @@ async def make_colleague_account(
     """A connected account of an existing colleague (the page's tests)."""
     base_url = f"https://{network}.example"
     async with db.sessions.begin() as session:
-        account_id = await session.scalar(
+        account_id: uuid.UUID | None = await session.scalar(
             insert(Account)
             .values(
                 org_id=org.id,
@@ -223,7 +223,7 @@ async def make_share(
         await session.execute(
             update(Campaign).where(Campaign.id == campaign_id).values(status="scheduled")
         )
-        share_id = await session.scalar(
+        share_id: uuid.UUID | None = await session.scalar(
             insert(Share)
             .values(
                 org_id=org.id,

@@ -43,7 +43,8 @@ async def _colleague(api: httpx.AsyncClient, org: Org, external_id: str = "cms-7
 async def _link(api: httpx.AsyncClient, org: Org, external_id: str = "cms-7") -> str:
     made = await api.post(f"/v1/ambassadors/{external_id}/page-link", headers=_auth(org))
     assert made.status_code == 201, made.text
-    return urlsplit(made.json()["url"]).path
+    path: str = urlsplit(made.json()["url"]).path
+    return path
 
 
 async def _open(api: httpx.AsyncClient, path: str) -> tuple[str, str]:

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 async def _ambassador(db: Database, org: Org) -> uuid.UUID:
     async with db.sessions.begin() as session:
-        found = await session.scalar(
+        found: uuid.UUID | None = await session.scalar(
             insert(Ambassador)
             .values(org_id=org.id, external_id="cms-1", display_name="Alice")
             .returning(Ambassador.id)
