@@ -11,11 +11,14 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from chorus.common.credentials import Keyring
+from chorus.common.credentials import Credentials, Keyring, connect_account, new_key
 from chorus.common.db import Database
+from chorus.common.kinds import Network
 from chorus.common.models import Account, Ambassador, ConsentEvent, Share
+from chorus.gateway.page import LinkRefused, PageLinks
+from chorus.networks import spec_for
 from tests.factories import (
     Org,
     make_campaign,
@@ -282,9 +285,7 @@ async def test_consent_that_expires_is_renewed_ahead_of_time(
     path = await _link(api, org)
     html, csrf = await _open(api, path)
     assert "Renew my consent" in html
-    renewed = await api.post(
-        f"{path}/accounts/{account}/renew", data={"csrf": csrf, "network": "linkedin"}
-    )
+    renewed = await api.post(f"{path}/accounts/{account}/renew", data={"csrf": csrf})
     assert renewed.status_code == 303
     assert await _ledger(clean_db) == [("granted", "auto", "colleague")]
     async with clean_db.sessions() as session:
@@ -294,3 +295,64 @@ async def test_consent_that_expires_is_renewed_ahead_of_time(
     assert stored.consent_expires_at - datetime.now(UTC) > timedelta(days=364)
     html, _ = await _open(api, path)
     assert "Renew my consent" not in html
+
+
+async def test_a_grant_starts_the_networks_consent_lifetime(
+    api: httpx.AsyncClient, org: Org, clean_db: Database, keyring: Keyring
+) -> None:
+    ambassador = await _colleague(api, org)
+    lifetime = spec_for(Network.LINKEDIN).consent_lifetime
+    assert lifetime == timedelta(days=365)
+
+    async def connect(mode: str) -> Account:
+        async with clean_db.sessions.begin() as session:
+            connected = await connect_account(
+                session=session,
+                keyring=keyring,
+                org_id=org.id,
+                ambassador_id=ambassador,
+                network=Network.LINKEDIN,
+                handle="alice",
+                base_url="https://api.linkedin.com",
+                remote_account_id="li-1",
+                credentials=Credentials(access_token="t"),
+                mode=mode,
+                actor="colleague",
+                consent_lifetime=lifetime,
+                by_network=True,
+            )
+        return connected.account
+
+    granted = await connect("auto")
+    assert granted.consent_expires_at is not None
+    assert granted.consent_expires_at - datetime.now(UTC) > timedelta(days=364)
+    async with clean_db.sessions.begin() as session:
+        await session.execute(
+            update(Account)
+            .where(Account.id == granted.id)
+            .values(consent_expires_at=datetime.now(UTC) + timedelta(days=3))
+        )
+    # A reconnect of a live account (fresh tokens) is no new grant: the expiry stands.
+    again = await connect("auto")
+    assert again.consent_expires_at is not None
+    assert again.consent_expires_at - datetime.now(UTC) < timedelta(days=4)
+    assert await _ledger(clean_db) == [("granted", "auto", "colleague")]
+
+
+async def test_links_survive_a_key_rotation_until_the_old_key_leaves_the_ring(
+    api: httpx.AsyncClient, org: Org, clean_db: Database
+) -> None:
+    await _colleague(api, org)
+    old, newest = new_key(), new_key()
+    now = datetime.now(UTC)
+    async with clean_db.sessions() as session:
+        ambassador = await session.scalar(select(Ambassador))
+        assert ambassador is not None
+        token, _ = PageLinks(Keyring([old])).issue(ambassador, now=now)
+        rotated = await PageLinks(Keyring([newest, old])).open(
+            session=session, token=token, now=now
+        )
+        assert rotated.ambassador.id == ambassador.id
+        with pytest.raises(LinkRefused) as refused:
+            await PageLinks(Keyring([newest])).open(session=session, token=token, now=now)
+        assert refused.value.status == 401

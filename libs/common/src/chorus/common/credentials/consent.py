@@ -5,6 +5,7 @@ mode or a renewal is made here, in the transaction that records it."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, select, update
@@ -84,8 +85,9 @@ async def change_mode(
         return None
     if account.mode == mode:
         return False
-    account.mode = mode
-    account.updated_at = datetime.now(account.updated_at.tzinfo)
+    await session.execute(
+        update(Account).where(Account.id == account_id).values(mode=mode, updated_at=func.now())
+    )
     await follow_mode(session=session, org_id=org_id, account_id=account_id, mode=mode)
     await record_consent(
         session=session,
@@ -106,22 +108,26 @@ async def renew_consent(
     org_id: uuid.UUID,
     ambassador_id: uuid.UUID,
     account_id: uuid.UUID,
-    lifetime: timedelta | None,
+    lifetime_of: Callable[[Network], timedelta | None],
     actor: str,
 ) -> datetime | None:
-    """Consent given again before it runs out: a new `granted` row, the lifetime starts
-    again. Raises LookupError if there is no such connected account of this colleague."""
+    """Consent given again before it runs out: a new `granted` row, and the network's
+    lifetime (`lifetime_of`, from its rules) starts again. Raises LookupError if there is no
+    such connected account of this colleague."""
     account = await _connected(session, org_id, ambassador_id, account_id)
     if account is None:
         raise LookupError("no such connected account")
+    network = Network(account.network)
     await record_consent(
         session=session,
         org_id=org_id,
         ambassador_id=ambassador_id,
         account_id=account_id,
-        network=Network(account.network),
+        network=network,
         action="granted",
         mode=account.mode,
         actor=actor,
     )
-    return await consent_expiry(session=session, account_id=account_id, lifetime=lifetime)
+    return await consent_expiry(
+        session=session, account_id=account_id, lifetime=lifetime_of(network)
+    )

@@ -151,7 +151,8 @@ async def claim_many(
 
 _WANTED = text(
     """
-    SELECT s.id, a.status = 'connected' AS connected, c.status <> :cancelled AS campaign_live
+    SELECT s.id, a.status = 'connected' AS connected, c.status <> :cancelled AS campaign_live,
+           COALESCE(a.consent_expires_at > now(), true) AS consented
     FROM shares s
     JOIN unnest(CAST(:ids AS uuid[]), CAST(:tokens AS uuid[])) AS r(id, token)
       ON s.id = r.id AND s.claim_token = r.token
@@ -164,7 +165,7 @@ _WANTED = text(
 
 async def still_wanted(*, session: Executor, claims: Sequence[Claim]) -> list[str | None]:
     """Asked just before the network call: for each claim, None if the post should go out, or
-    why not ("consent withdrawn", "campaign cancelled", "claim lost")."""
+    why not ("consent withdrawn", "campaign cancelled", "consent expired", "claim lost")."""
     rows = await session.execute(
         _WANTED,
         {
@@ -184,6 +185,9 @@ async def still_wanted(*, session: Executor, claims: Sequence[Claim]) -> list[st
             return "consent withdrawn: the account was disconnected"
         if not row.campaign_live:
             return "the campaign was cancelled"
+        if not row.consented:
+            # Released just before it ran out: the scheduler skips those it still holds.
+            return "consent expired"
         return None
 
     return [verdict(c) for c in claims]

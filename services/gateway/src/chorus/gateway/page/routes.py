@@ -191,15 +191,13 @@ async def account_action(
             )
             ok = found is not None
         elif action == "renew":
-            network = form.get("network", "")
-            lifetime = (
-                spec_for(Network(network)).consent_lifetime
-                if network in {n.value for n in Network}
-                else None
-            )
             try:
                 await renew_consent(
-                    session=session, ambassador_id=who, lifetime=lifetime, actor="colleague", **ids
+                    session=session,
+                    ambassador_id=who,
+                    lifetime_of=lambda network: spec_for(network).consent_lifetime,
+                    actor="colleague",
+                    **ids,
                 )
                 ok = True
             except LookupError:
