@@ -28,6 +28,8 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 from sqlalchemy import select
 
 from chorus.common.addresses import AddressPolicy
@@ -109,6 +111,17 @@ class Browser:
     async def click(self, css: str) -> None:
         element = await self.find(css)
         await self.run(element.click)
+
+    async def submit(self, css: str) -> None:
+        """Click what leaves the page, and wait (with a deadline) until the next one is shown."""
+        old = await self.find("html")
+        await self.click(css)
+        waiting = WebDriverWait(self.driver, 20)
+        await self.run(waiting.until, expected_conditions.staleness_of(old))
+        await self.run(
+            waiting.until,
+            lambda driver: driver.execute_script("return document.readyState") == "complete",
+        )
 
     async def text(self, css: str = "body") -> str:
         element = await self.find(css)
@@ -237,10 +250,10 @@ async def test_a_colleague_connects_consents_reviews_and_withdraws_in_a_browser(
     await browser.shot("opened")
 
     # Connect X: the simulator's consent page, Allow, and back to the page.
-    await browser.click("#network-x button[name=connect]")
+    await browser.submit("#network-x button[name=connect]")
     assert "wants to use your x account" in await browser.text("h1")
     await browser.shot("network-consent-page")
-    await browser.click("li a")
+    await browser.submit("li a")
     assert "Connected." in await browser.text("#notice")
     account = await _one(stack.db, Account, Account.ambassador_id == ambassador.id)
     assert (account.network, account.status, account.mode) == ("x", "connected", "auto")
@@ -251,7 +264,7 @@ async def test_a_colleague_connects_consents_reviews_and_withdraws_in_a_browser(
 
     # Consent auto -> review.
     await browser.click("#network-x input[value=review]")
-    await browser.click("#network-x button[name=save]")
+    await browser.submit("#network-x button[name=save]")
     assert "Saved" in await browser.text("#notice")
     assert (await _one(stack.db, Account, Account.id == account.id)).mode == "review"
     assert (await _ledger(stack.db))[-1] == ("changed", "review", "colleague")
@@ -280,28 +293,28 @@ async def test_a_colleague_connects_consents_reviews_and_withdraws_in_a_browser(
 
     # Too long for X: the error by the form, nothing stored.
     await browser.fill(f"{first} textarea", "far too long " * 30)
-    await browser.click(f"{first} button[name=edit]")
+    await browser.submit(f"{first} button[name=edit]")
     assert "the limit is 280" in await browser.text(f"{first} [role=alert]")
     assert await _share(stack.db, shares[0]) == ("awaiting_review", None, None)
     await browser.shot("edit-too-long")
     await browser.fill(f"{first} textarea", "Proud of this launch")
-    await browser.click(f"{first} button[name=edit]")
+    await browser.submit(f"{first} button[name=edit]")
     assert await _share(stack.db, shares[0]) == ("awaiting_review", None, "Proud of this launch")
     assert "Proud of this launch" in await browser.text(f"{first} .post")
     await browser.shot("edited")
 
-    await browser.click(f"{first} button[name=approve]")
+    await browser.submit(f"{first} button[name=approve]")
     assert await _share(stack.db, shares[0]) == ("planned", None, "Proud of this launch")
     assert "Planned" in await browser.text(first)
     await browser.shot("approved")
 
-    await browser.click(f"{second} button[name=skip]")
+    await browser.submit(f"{second} button[name=skip]")
     assert await _share(stack.db, shares[1]) == ("skipped", "skipped by colleague", None)
     assert "Skipped" in await browser.text("#notice")
     await browser.shot("skipped")
 
     # Withdraw: disconnected, credentials erased, the approved share cancelled.
-    await browser.click("#network-x button[name=withdraw]")
+    await browser.submit("#network-x button[name=withdraw]")
     assert "Consent withdrawn" in await browser.text("#notice")
     withdrawn = await _one(stack.db, Account, Account.id == account.id)
     assert withdrawn.status == "revoked" and withdrawn.credentials == b""
