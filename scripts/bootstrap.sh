@@ -12,6 +12,9 @@ command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
 command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
 # promtool checks and unit-tests the alert rules (tests/test_alerts.py).
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+# A real browser drives the colleague's page (tests/integration/test_colleague_page_browser.py).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need_apt[*]} from apt"
   sudo_cmd=""

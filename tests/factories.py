@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from chorus.common.addresses import AddressPolicy
 from chorus.common.credentials import Credentials, Keyring, remote_key
@@ -172,3 +172,69 @@ async def stage_campaign(
         CampaignCreated(campaign_id=campaign_id, org_id=org.id)
     )
     return campaign_id
+
+
+async def make_colleague_account(
+    db: Database,
+    *,
+    org: Org,
+    keyring: Keyring,
+    ambassador_id: uuid.UUID,
+    network: str = "x",
+    handle: str = "alice",
+    mode: str = "auto",
+    consent_expires_at: datetime | None = None,
+) -> uuid.UUID:
+    """A connected account of an existing colleague (the page's tests)."""
+    base_url = f"https://{network}.example"
+    async with db.sessions.begin() as session:
+        account_id: uuid.UUID | None = await session.scalar(
+            insert(Account)
+            .values(
+                org_id=org.id,
+                ambassador_id=ambassador_id,
+                network=network,
+                handle=handle,
+                base_url=base_url,
+                remote_key=remote_key(base_url=base_url, handle=handle),
+                credentials=keyring.seal(Credentials(access_token="t")),
+                mode=mode,
+                consent_expires_at=consent_expires_at,
+            )
+            .returning(Account.id)
+        )
+    assert account_id is not None
+    return account_id
+
+
+async def make_share(
+    db: Database,
+    *,
+    org: Org,
+    campaign_id: uuid.UUID,
+    account_id: uuid.UUID,
+    network: str,
+    status: str,
+    planned_at: datetime,
+) -> uuid.UUID:
+    """A share written directly in any status (the page's tests: `awaiting_review` ones, as
+    staging writes them for review-first accounts)."""
+    async with db.sessions.begin() as session:
+        await session.execute(
+            update(Campaign).where(Campaign.id == campaign_id).values(status="scheduled")
+        )
+        share_id: uuid.UUID | None = await session.scalar(
+            insert(Share)
+            .values(
+                org_id=org.id,
+                campaign_id=campaign_id,
+                account_id=account_id,
+                network=network,
+                status=status,
+                planned_at=planned_at,
+                idempotency_key=f"chorus-{uuid.uuid4()}",
+            )
+            .returning(Share.id)
+        )
+    assert share_id is not None
+    return share_id

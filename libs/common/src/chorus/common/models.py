@@ -170,6 +170,8 @@ class Ambassador(Base):
     quiet_end: Mapped[time] = mapped_column(Time, server_default=text("'07:00'"))
     # Names of the CMS's groups or teams; a text[] rather than a table: see migration 0006.
     groups: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    # Bumped to revoke every page link issued so far (chorus.gateway.page.links).
+    page_token_version: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
 
@@ -210,6 +212,9 @@ class Account(Base):
     # When the authorisation runs out with no way to refresh it (LinkedIn's 60 days): the
     # colleague is asked to connect again before then.
     authorized_until: Mapped[datetime | None]
+    # When the colleague's consent runs out where the network limits it (LinkedIn: a year
+    # after it was granted); renewed by a new grant. NULL: it does not expire.
+    consent_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
 
@@ -365,6 +370,8 @@ class Share(Base):
     lease_until: Mapped[datetime | None]
     reason: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime | None]
+    # The colleague's own text for this post, posted instead of the campaign's message.
+    text_override: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = _created()
 
 

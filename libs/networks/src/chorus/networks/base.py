@@ -319,3 +319,6 @@ class NetworkSpec:
     # values fixed before it was staged (its campaign's creation time and its own id), so
     # every attempt writes the same record. None: the share's idempotency key is sent.
     record_key: Callable[[datetime, uuid.UUID], str] | None = None
+    # How long a colleague's consent to post on this network lasts before it must be given
+    # again (LinkedIn's terms: a year); None where the network sets no limit.
+    consent_lifetime: timedelta | None = None

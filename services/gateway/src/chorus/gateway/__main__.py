@@ -55,6 +55,7 @@ async def serve(settings: GatewaySettings, keyring: Keyring, stop: asyncio.Event
         ),
         idempotency=idempotency,
         webhook_policy=AddressPolicy(allow_private=settings.webhooks_allow_private),
+        page_link_lifetime=timedelta(days=settings.page_link_days),
     )
     sweeper = functools.partial(
         sweep_answers,

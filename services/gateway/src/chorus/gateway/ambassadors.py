@@ -23,6 +23,7 @@ from chorus.common.kinds import Network
 from chorus.common.models import Account, Ambassador
 from chorus.gateway.problems import Problem
 from chorus.gateway.schemas import AccountIn, AccountOut
+from chorus.networks import spec_for
 
 __all__ = [
     "account_out",
@@ -77,6 +78,7 @@ async def put_account(
             credentials=Credentials(access_token=body.access_token),
             mode=body.mode,
             actor="cms",
+            consent_lifetime=spec_for(body.network).consent_lifetime,
         )
     except AccountTaken as exc:
         raise Problem(409, f"{exc}; disconnect it there first.") from exc
@@ -100,6 +102,7 @@ def account_out(account: Account, external_id: str) -> AccountOut:
         status_reason=account.status_reason,
         kind=account.kind,
         authorized_until=account.authorized_until,
+        consent_expires_at=account.consent_expires_at,
     )
 
 

@@ -4,7 +4,7 @@ tests build the same app over their own servers."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -17,13 +17,22 @@ from chorus.common.http import NetworkHttp
 from chorus.common.kinds import Network
 from chorus.common.ops import add_ops_routes
 from chorus.gateway.idempotency_store import IdempotencyPolicy
+from chorus.gateway.page import PageLinks
+from chorus.gateway.page import router as page_router
 from chorus.gateway.problems import (
     install_problem_handlers,
     problem_media_type,
     problem_response,
 )
 from chorus.gateway.ratelimit import TokenBuckets
-from chorus.gateway.routes import ambassadors, api_keys, campaigns, connections, webhooks
+from chorus.gateway.routes import (
+    ambassadors,
+    api_keys,
+    campaigns,
+    connections,
+    page_links,
+    webhooks,
+)
 from chorus.networks import AppCredentials
 
 __all__ = ["create_app"]
@@ -44,6 +53,7 @@ def create_app(
     idempotency: IdempotencyPolicy | None = None,
     clock: Callable[[], datetime] | None = None,
     webhook_policy: AddressPolicy | None = None,
+    page_link_lifetime: timedelta = timedelta(days=14),
 ) -> FastAPI:
     """`rate_limiter` None: no limit per key. `clock` is the wall clock the API judges keys'
     expiry and idempotency retention by (tests move it). `webhook_policy`: where webhook
@@ -60,12 +70,15 @@ def create_app(
     app.state.idempotency = idempotency or IdempotencyPolicy()
     app.state.clock = clock or _now
     app.state.webhook_policy = webhook_policy or AddressPolicy()
+    app.state.page_links = PageLinks(keyring, lifetime=page_link_lifetime)
     install_problem_handlers(app)
     app.include_router(api_keys.router)
     app.include_router(campaigns.router)
     app.include_router(ambassadors.router)
     app.include_router(connections.router)
     app.include_router(webhooks.router)
+    app.include_router(page_links.router)
+    app.include_router(page_router)
     _document_problems_as_sent(app)
 
     async def health() -> dict[str, bool]:
@@ -83,7 +96,9 @@ def create_app(
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > max_body_bytes):
             return problem_response(413, f"Request bodies are limited to {max_body_bytes} bytes.")
-        if request.method in ("POST", "PUT", "PATCH") and length not in (None, "0"):
+        # The colleague's page takes its browser's forms; the API takes JSON only.
+        is_page = request.url.path.startswith("/page/")
+        if request.method in ("POST", "PUT", "PATCH") and length not in (None, "0") and not is_page:
             ctype = request.headers.get("content-type", "")
             if not ctype.startswith("application/json"):
                 return problem_response(415, "Send the body as application/json.")

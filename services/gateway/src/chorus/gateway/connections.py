@@ -252,6 +252,7 @@ async def _store(
                 kind=identity.kind,
                 authorized_until=identity.authorized_until,
                 by_network=identity.known_by_id,
+                consent_lifetime=spec_for(network).consent_lifetime,
             )
         except AccountTaken as exc:
             raise ConnectionRefused(409, f"{exc}; it must be disconnected there first.") from exc

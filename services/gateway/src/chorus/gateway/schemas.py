@@ -500,6 +500,12 @@ class AccountOut(BaseModel):
         description="When the authorisation runs out and cannot be refreshed (LinkedIn's 60 "
         "days): the colleague is asked to connect again before then.",
     )
+    consent_expires_at: datetime | None = Field(
+        default=None,
+        description="When the colleague's consent runs out where the network limits it "
+        "(LinkedIn: a year after it was granted); their page offers to renew it in the last "
+        "30 days. A share due after it is skipped (`consent expired`), never posted.",
+    )
 
 
 class AmbassadorDetail(AmbassadorOut):

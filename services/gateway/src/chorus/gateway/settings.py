@@ -53,6 +53,12 @@ class GatewaySettings(ServiceSettings, WebhookSettings):
         "409). Longer than any request takes: a replica that died mid-request frees the key "
         "only when this runs out.",
     )
+    page_link_days: float = Field(
+        default=14.0,
+        gt=0,
+        le=90,
+        description="How long a colleague's page link works (the CMS mails a new one after).",
+    )
     idempotency_sweep_seconds: float = Field(
         default=600.0, gt=0, description="How often expired idempotency answers are deleted."
     )

@@ -18,7 +18,14 @@ from chorus.common.db import Database
 from chorus.common.kinds import Network
 from chorus.common.messages import ShareRequested
 from chorus.common.retry import MAX_REPLANS
-from chorus.common.shares import NEXT_DUE, due_shares, mark_released, replan_stale
+from chorus.common.shares import (
+    NEXT_DUE,
+    due_shares,
+    mark_released,
+    replan_stale,
+    skip_expired_consent,
+    skip_unapproved,
+)
 from chorus.common.telemetry import SHARES_RELEASED
 from chorus.common.topology import publisher_queue
 from chorus.common.wakeup import Wakeup, asyncpg_dsn, wait_for_work
@@ -55,6 +62,8 @@ class Releaser:
     async def release_once(self) -> int:
         """Release one batch of due shares; returns how many."""
         async with self._db.sessions.begin() as session:
+            # At release, not at staging: consent may run out while a share waits.
+            await skip_expired_consent(session=session, limit=self._batch_size)
             due = await due_shares(session=session, limit=self._batch_size)
             if not due:
                 return 0
@@ -71,9 +80,13 @@ class Releaser:
         return len(due)
 
     async def sweep_once(self) -> tuple[int, int]:
-        """Plan again the shares whose attempt or message was lost; (planned, given up)."""
+        """Plan again the shares whose attempt or message was lost; (planned, given up). Shares
+        not approved by their planned time are skipped here too."""
         drained = [n for n in Network if await self._bus.waiting(publisher_queue(n).name) == 0]
         async with self._db.sessions.begin() as session:
+            unapproved = await skip_unapproved(session=session)
+            if unapproved:
+                log.info("%d shares not approved in time: skipped", unapproved)
             planned, given_up = await replan_stale(
                 session=session,
                 drained=drained,

@@ -5,7 +5,12 @@ of consent recorded in the ledger.
     python -m chorus.common.credentials reseal     # after putting a new key first
 """
 
-from chorus.common.credentials.consent import record_consent
+from chorus.common.credentials.consent import (
+    change_mode,
+    consent_expiry,
+    record_consent,
+    renew_consent,
+)
 from chorus.common.credentials.keyring import (
     Credentials,
     InvalidCredentialsKey,
@@ -31,12 +36,15 @@ __all__ = [
     "Credentials",
     "InvalidCredentialsKey",
     "Keyring",
+    "change_mode",
     "connect_account",
+    "consent_expiry",
     "erase_credentials",
     "mark_needs_reauth",
     "new_key",
     "record_consent",
     "refresh_credentials",
     "remote_key",
+    "renew_consent",
     "reseal_all",
 ]

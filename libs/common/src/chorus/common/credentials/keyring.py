@@ -6,6 +6,9 @@ the old one.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -79,6 +82,7 @@ class Keyring:
                 "comma-separated, newest first"
             ) from exc
         self._ring = MultiFernet(self._fernets)
+        self._raw = [base64.urlsafe_b64decode(k) for k in keys]
 
     @classmethod
     def from_setting(cls, value: str) -> Keyring:
@@ -106,6 +110,11 @@ class Keyring:
             return self._ring.decrypt(sealed).decode()
         except InvalidToken as exc:
             raise InvalidCredentialsKey("a sealed secret does not open with these keys") from exc
+
+    def derive(self, purpose: str) -> list[bytes]:
+        """A signing key per ring key for `purpose` (newest first): what the ring signs with
+        rotates with it, and no key serves two purposes."""
+        return [hmac.new(raw, purpose.encode(), hashlib.sha256).digest() for raw in self._raw]
 
     def reseal(self, sealed: bytes) -> bytes:
         """The same credentials sealed with the newest key."""

@@ -7,14 +7,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chorus.common.credentials.consent import record_consent
+from chorus.common.credentials.consent import consent_expiry, record_consent
 from chorus.common.credentials.keyring import Credentials, Keyring
 from chorus.common.db import Database
 from chorus.common.kinds import Network
@@ -77,10 +77,12 @@ async def connect_account(
     kind: str = "",
     authorized_until: datetime | None = None,
     by_network: bool = False,
+    consent_lifetime: timedelta | None = None,
 ) -> ConnectedAccount:
     """Connect (or reconnect, with fresh credentials) a colleague's account, and record the
     consent it means. Raises AccountTaken if another colleague has it connected. `by_network`:
-    the network itself said who this is (OAuth), so its id identifies the account."""
+    the network itself said who this is (OAuth), so its id identifies the account.
+    `consent_lifetime`: the network's limit on consent (a new grant starts it again)."""
     key = remote_key(
         base_url=base_url, handle=handle, stable_id=remote_account_id if by_network else None
     )
@@ -119,6 +121,10 @@ async def connect_account(
     )
     assert account is not None
     was_live = existing is not None and existing.status == "connected"
+    if not was_live:
+        account.consent_expires_at = await consent_expiry(
+            session=session, account_id=account.id, lifetime=consent_lifetime
+        )
     if not was_live or existing is None or existing.mode != mode:
         await record_consent(
             session=session,

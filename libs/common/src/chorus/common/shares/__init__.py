@@ -15,6 +15,8 @@ of these functions, each in the caller's transaction, each writing the events it
     replan_stale                        scheduler: lost attempts and messages, bounded
     cancel_open_shares                  consent withdrawn, colleague left
     cancel_campaign, retry_failed       gateway: the CMS cancels a campaign, retries its failures
+    approve_share, edit_share, skip_share   the colleague's page: their say over each share
+    skip_unapproved, skip_expired_consent   scheduler: no approval or no consent, no post
 
 `spreading` (pure: no database) decides when each share goes out; staging will call it.
 """
@@ -51,10 +53,25 @@ from chorus.common.shares.planning import (
     replan_stale,
     stage_campaign,
 )
+from chorus.common.shares.review import (
+    CONSENT_EXPIRED,
+    NOT_APPROVED_IN_TIME,
+    SKIPPED_BY_COLLEAGUE,
+    Reviewed,
+    approve_share,
+    edit_share,
+    follow_mode,
+    skip_expired_consent,
+    skip_share,
+    skip_unapproved,
+)
 
 __all__ = [
+    "CONSENT_EXPIRED",
     "NEXT_DUE",
+    "NOT_APPROVED_IN_TIME",
     "OPEN_SHARE_STATUSES",
+    "SKIPPED_BY_COLLEAGUE",
     "TERMINAL_SHARE_STATUSES",
     "CampaignStatus",
     "Cancellation",
@@ -68,16 +85,23 @@ __all__ = [
     "Outcome",
     "Published",
     "Retry",
+    "Reviewed",
     "ShareStatus",
+    "approve_share",
     "cancel_campaign",
     "cancel_open_shares",
     "claim_many",
     "due_shares",
+    "edit_share",
+    "follow_mode",
     "mark_released",
     "record_outcomes",
     "replan_stale",
     "retry_failed",
     "settle_campaigns",
+    "skip_expired_consent",
+    "skip_share",
+    "skip_unapproved",
     "stage_campaign",
     "still_wanted",
 ]

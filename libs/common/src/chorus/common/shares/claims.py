@@ -43,6 +43,7 @@ class ClaimedShare:
     attempts: int
     rate_waits: int
     title: str
+    # The colleague's own text where they edited the share, else the campaign's message.
     message: str
     url: str
     handle: str
@@ -85,7 +86,8 @@ _CLAIM = text(
            OR (s.status = 'publishing' AND s.lease_until < now())
            OR (s.status = 'planned' AND s.planned_at <= now()))
     RETURNING s.id, s.org_id, s.campaign_id, s.account_id, s.network, s.claim_token,
-              s.idempotency_key, s.attempts, s.rate_waits, c.title, c.message, c.url,
+              s.idempotency_key, s.attempts, s.rate_waits, c.title,
+              COALESCE(s.text_override, c.message) AS message, c.url,
               a.handle, a.base_url, a.remote_account_id, a.credentials,
               a.status = 'connected' AS account_connected, a.status AS account_status,
               a.status_reason, a.kind, c.description, c.images, c.created_at AS campaign_created_at,
@@ -153,7 +155,8 @@ async def claim_many(
 
 _WANTED = text(
     """
-    SELECT s.id, a.status = 'connected' AS connected, c.status <> :cancelled AS campaign_live
+    SELECT s.id, a.status = 'connected' AS connected, c.status <> :cancelled AS campaign_live,
+           COALESCE(a.consent_expires_at > now(), true) AS consented
     FROM shares s
     JOIN unnest(CAST(:ids AS uuid[]), CAST(:tokens AS uuid[])) AS r(id, token)
       ON s.id = r.id AND s.claim_token = r.token
@@ -166,7 +169,7 @@ _WANTED = text(
 
 async def still_wanted(*, session: Executor, claims: Sequence[Claim]) -> list[str | None]:
     """Asked just before the network call: for each claim, None if the post should go out, or
-    why not ("consent withdrawn", "campaign cancelled", "claim lost")."""
+    why not ("consent withdrawn", "campaign cancelled", "consent expired", "claim lost")."""
     rows = await session.execute(
         _WANTED,
         {
@@ -186,6 +189,9 @@ async def still_wanted(*, session: Executor, claims: Sequence[Claim]) -> list[st
             return "consent withdrawn: the account was disconnected"
         if not row.campaign_live:
             return "the campaign was cancelled"
+        if not row.consented:
+            # Released just before it ran out: the scheduler skips those it still holds.
+            return "consent expired"
         return None
 
     return [verdict(c) for c in claims]

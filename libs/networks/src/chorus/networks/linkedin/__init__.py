@@ -33,4 +33,5 @@ SPEC = NetworkSpec(
     version=DEFAULT_VERSION,
     max_images=9,
     max_image_bytes=8 << 20,
+    consent_lifetime=timedelta(days=365),
 )
