@@ -130,8 +130,8 @@ class Attempts:
         if not share.account_connected:
             return Cancelled(claim, "consent withdrawn: the account was disconnected")
         content = Content(
-            # The campaign's variant for this network, as its preview showed it, if it has one.
-            message=share.variant_message or share.message,
+            # The colleague's edit, else the campaign's variant for this network (the claim).
+            message=share.message,
             url=share.url,
             title=share.title,
             description=share.description,

@@ -43,7 +43,7 @@ class ClaimedShare:
     attempts: int
     rate_waits: int
     title: str
-    # The colleague's own text where they edited the share, else the campaign's message.
+    # The colleague's own edit, else the campaign's variant for this network, else its message.
     message: str
     url: str
     handle: str
@@ -68,8 +68,6 @@ class ClaimedShare:
     # Until when, and why, the network said this account (or the whole app) must wait, as
     # read in the claim's transaction; None if it need not.
     held: tuple[datetime, str] | None = None
-    # The campaign's own text for this share's network, posted instead of `message`.
-    variant_message: str | None = None
 
 
 _CLAIM = text(
@@ -87,12 +85,15 @@ _CLAIM = text(
            OR (s.status = 'planned' AND s.planned_at <= now()))
     RETURNING s.id, s.org_id, s.campaign_id, s.account_id, s.network, s.claim_token,
               s.idempotency_key, s.attempts, s.rate_waits, c.title,
-              COALESCE(s.text_override, c.message) AS message, c.url,
+              -- The colleague's own edit, else the campaign's variant for this network (as
+              -- its preview showed it), else the campaign's message.
+              COALESCE(s.text_override, c.variants -> s.network ->> 'message', c.message)
+                  AS message,
+              c.url,
               a.handle, a.base_url, a.remote_account_id, a.credentials,
               a.status = 'connected' AS account_connected, a.status AS account_status,
               a.status_reason, a.kind, c.description, c.images, c.created_at AS campaign_created_at,
-              s.first_attempt_at, s.first_attempt_at < now() AS attempted_before,
-              c.variants -> s.network ->> 'message' AS variant_message
+              s.first_attempt_at, s.first_attempt_at < now() AS attempted_before
     """
 )
 
@@ -146,7 +147,6 @@ async def claim_many(
             first_attempt_at=row.first_attempt_at,
             attempted_before=row.attempted_before,
             held=held,
-            variant_message=row.variant_message,
         )
         for row, held in zip(rows, holds, strict=True)
     }
