@@ -147,7 +147,7 @@ class Peer:
                 break
             if worker.poll() is not None:
                 raise SystemExit(f"celery worker ({pool}) exited {worker.returncode}: see {log}")
-            time.sleep(0.2)
+            time.sleep(0.5)  # the end is read from the rows, not from this poll
         cpu = {k: v - cpu_before.get(k, 0.0) for k, v in self.cpu_seconds().items()}
         last = seen.last_finished_at.timestamp() if seen.last_finished_at else time.time()
         return PeerRun(
