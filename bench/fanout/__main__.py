@@ -27,6 +27,8 @@ import httpx
 import psutil
 
 from bench.fanout.baseline import bare_publish_consume
+from bench.fanout.celery_run import POOLS, Peer, PeerRun
+from bench.fanout.cpu import cpu_seconds
 from bench.running import kept_on_failure
 from chorus.devstack.seeding import organisation_id, seed
 from chorus.devstack.stack import Stack
@@ -61,35 +63,6 @@ async def _fanout(stack: Stack, key: str, count: int, latency_ms: int) -> float:
     return float(stats["last_post_at"]) - started
 
 
-def _cpu_seconds(stack: Stack) -> dict[str, float]:
-    """CPU seconds so far of everything the bench started, by part: where a share's cost goes."""
-    parts = {
-        "chorus.gateway": "gateway",
-        "chorus.scheduler": "scheduler",
-        "chorus.publisher": "publisher",
-        "chorus.metrics": "metrics",
-        "chorus.netsim": "simulator",
-        "postgres": "postgresql",
-        "beam.smp": "rabbitmq",
-    }
-    roots = [psutil.Process()]
-    if stack.postgres is not None and stack.postgres.pid is not None:
-        roots.append(psutil.Process(stack.postgres.pid))
-    procs = [p for root in roots for p in [root, *root.children(recursive=True)]]
-    totals: dict[str, float] = {}
-    for proc in procs:
-        try:
-            command = " ".join(proc.cmdline())
-            times = proc.cpu_times()
-        except psutil.Error:
-            continue
-        for marker, part in parts.items():
-            if marker in command:
-                totals[part] = totals.get(part, 0.0) + times.user + times.system
-                break
-    return totals
-
-
 def _rss(stack: Stack) -> dict[str, float]:
     sizes = {}
     for name, service in stack.services.items():
@@ -105,6 +78,12 @@ def main() -> None:
     parser.add_argument("--shares", type=int, default=10_000)
     parser.add_argument(
         "--latency-ms", type=int, default=0, help="time the simulator takes to answer each call"
+    )
+    parser.add_argument(
+        "--celery-budget-s",
+        type=float,
+        default=60.0,
+        help="longest a Celery pool's run lasts; its rate counts the shares done by then",
     )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="chorus-bench-"))
@@ -130,11 +109,30 @@ def _run(args: argparse.Namespace, root: Path) -> None:
         # The baseline runs before and after, and the faster counts: the ratio is never
         # flattered by a baseline slowed down by work Chorus left running.
         before = asyncio.run(bare_publish_consume(stack.amqp_url, count=count))
-        cpu_before = _cpu_seconds(stack)
+        cpu_before = cpu_seconds(stack)
         chorus_seconds = asyncio.run(_fanout(stack, key, count, args.latency_ms))
-        cpu = {k: v - cpu_before.get(k, 0.0) for k, v in _cpu_seconds(stack).items()}
+        cpu = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_seconds(stack).items()}
         rss = _rss(stack)
         after = asyncio.run(bare_publish_consume(stack.amqp_url, count=count))
+        # Chorus's services stop before the peer runs: the peer gets the cores to itself.
+        for service in list(stack.services):
+            stack.stop_service(service)
+        peer = Peer(
+            stack=stack,
+            org_id=org_id,
+            count=count,
+            latency_ms=args.latency_ms,
+            budget_seconds=args.celery_budget_s,
+            cpu_seconds=lambda: cpu_seconds(stack),
+        )
+        try:
+            peer.prepare()
+            peer_runs = [peer.run(pool, concurrency) for pool, concurrency in POOLS]
+        finally:
+            peer.close()
+        duplicates = httpx.get(f"{stack.sim_url}/_sim/stats", timeout=60).json()["duplicates"]
+        if duplicates:
+            raise SystemExit(f"{duplicates} duplicate posts: the run is invalid")
     baseline_rate = count / min(before, after)
     chorus_rate = count / chorus_seconds
     print(f"shares: {count}, network latency: {args.latency_ms} ms, one publisher")
@@ -150,6 +148,27 @@ def _run(args: argparse.Namespace, root: Path) -> None:
         + f" (total {1000 * sum(cpu.values()) / count:.2f}; the run had {os.cpu_count()} cores)"
     )
     print(f"ratio: {chorus_rate / baseline_rate:.2f}")
+    for run in peer_runs:
+        _print_peer(run)
+    best = max(run.rate for run in peer_runs)
+    print(f"vs celery: {chorus_rate / best:.2f}")
+
+
+def _print_peer(run: PeerRun) -> None:
+    done = f"{run.posted} posted in {run.seconds:.2f} s"
+    if run.cut:
+        done += f", cut at the budget (of {run.posted + run.failed} finished)"
+    if run.failed:
+        done += f", {run.failed} failed"
+    print(f"celery {run.pool}: {run.rate:.0f} shares/s (x{run.concurrency}; {done})")
+    per_share = max(run.posted, 1)
+    print(
+        f"celery {run.pool} cpu ms per share: "
+        + ", ".join(
+            f"{k} {1000 * v / per_share:.2f}" for k, v in sorted(run.cpu.items()) if v >= 0.005
+        )
+        + f" (total {1000 * sum(run.cpu.values()) / per_share:.2f})"
+    )
 
 
 if __name__ == "__main__":
