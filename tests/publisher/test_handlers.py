@@ -433,7 +433,7 @@ async def test_consent_withdrawn_just_after_the_claim_stops_the_post(
         )
     outcome = await handlers.attempts.run(share)
     assert outcome is not None
-    assert await handlers._outcomes.submit(outcome)
+    assert await handlers._outcomes.submit((outcome, None))
     assert sim_state.requests["mastodon.create_status"] == 0
     after = await _share(clean_db, request)
     assert after.status == "cancelled" and "consent withdrawn" in after.reason

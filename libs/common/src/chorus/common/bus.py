@@ -26,6 +26,7 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 
 from chorus.common.failures import MessageRejected, RetryLater
@@ -39,6 +40,7 @@ from chorus.common.topology import (
     QueueSpec,
     all_queues,
 )
+from chorus.common.tracing import TRACEPARENT, current_traceparent, span
 
 __all__ = ["Bus", "Consumer", "OutgoingMessage"]
 
@@ -57,15 +59,20 @@ class OutgoingMessage:
     body: bytes
     message_id: str | None = None
     mandatory: bool = True
+    # W3C trace context, sent as the message's header: the consumer's span continues it.
+    traceparent: str | None = None
 
     @classmethod
-    def of(cls, message: Message, *, message_id: str | None = None) -> OutgoingMessage:
+    def of(
+        cls, message: Message, *, message_id: str | None = None, traceparent: str | None = None
+    ) -> OutgoingMessage:
         return cls(
             routing_key=message.routing_key(),
             message_type=type(message).__name__,
             body=message.model_dump_json().encode(),
             message_id=message_id,
             mandatory=message.MUST_ROUTE,
+            traceparent=traceparent,
         )
 
 
@@ -101,7 +108,7 @@ class Bus:
             await _declare_queue(self._channel, self.settings, spec)
 
     async def publish(self, message: Message) -> None:
-        await self.send([OutgoingMessage.of(message)])
+        await self.send([OutgoingMessage.of(message, traceparent=current_traceparent())])
 
     async def send(self, messages: Iterable[OutgoingMessage]) -> None:
         """Publish persistent messages and return once the broker has confirmed every one.
@@ -118,6 +125,7 @@ class Bus:
                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                         type=m.message_type,
                         message_id=m.message_id,
+                        headers={TRACEPARENT: m.traceparent} if m.traceparent else None,
                     ),
                     routing_key=m.routing_key,
                     mandatory=m.mandatory,
@@ -243,7 +251,18 @@ class Consumer(Generic[M]):
             BUS_MESSAGES.labels(name, "dead_lettered").inc()
             return
         try:
-            await self.handler(payload)
+            # The handler's span continues the trace the message's header names (if any).
+            with span(
+                f"{name} process",
+                parent=message.headers,
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "rabbitmq",
+                    "messaging.destination.name": name,
+                    "messaging.message.type": message.type or "",
+                },
+            ):
+                await self.handler(payload)
         except MessageRejected as exc:
             log.error("dead-lettering message on %s: %s", name, exc)
             await message.reject(requeue=False)

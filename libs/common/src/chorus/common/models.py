@@ -319,6 +319,8 @@ class Campaign(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     # Fingerprint of the request that created it: the same key with another body is an error.
     request_hash: Mapped[str | None] = mapped_column(String(64))
+    # The trace of its staging (chorus.common.tracing): each share's release continues it.
+    traceparent: Mapped[str | None] = mapped_column(String(55))
     shares_planned: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = _created()
     completed_at: Mapped[datetime | None]
@@ -387,6 +389,8 @@ class OutboxEvent(Base):
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = _created()
     sent_at: Mapped[datetime | None]
+    # The W3C trace context of the work that wrote it (chorus.common.tracing); NULL: untraced.
+    traceparent: Mapped[str | None] = mapped_column(String(55))
 
 
 class MetricSample(Base):

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
+from opentelemetry.trace import SpanKind
 from sqlalchemy import delete, func, select, text, update
 
 from chorus.common.bus import Bus, OutgoingMessage
@@ -23,6 +24,7 @@ from chorus.common.db import Database, Executor
 from chorus.common.messages import Message, must_route
 from chorus.common.models import OutboxEvent
 from chorus.common.telemetry import OUTBOX_RELAYED
+from chorus.common.tracing import current_traceparent, span
 from chorus.common.wakeup import Wakeup, asyncpg_dsn, wait_for_work
 
 __all__ = ["OutboxRelay", "add_events"]
@@ -32,10 +34,21 @@ log = logging.getLogger(__name__)
 OUTBOX_CHANNEL = "chorus_outbox"
 
 
-async def add_events(session: Executor, messages: Sequence[Message]) -> None:
-    """Stage `messages` in the caller's transaction; they leave only if it commits."""
+async def add_events(
+    session: Executor,
+    messages: Sequence[Message],
+    *,
+    traceparents: Sequence[str | None] | None = None,
+) -> None:
+    """Stage `messages` in the caller's transaction; they leave only if it commits.
+
+    Each carries the trace context of its own work: `traceparents`, one per message, where a
+    batch holds the work of several (a publisher's outcomes), else the current span's.
+    """
     if not messages:
         return
+    if traceparents is None:
+        traceparents = [current_traceparent()] * len(messages)
     # One statement over arrays, the payloads serialised by pydantic: the ORM's bulk insert
     # cost the publisher more CPU than the rest of recording an outcome.
     await session.execute(
@@ -44,16 +57,18 @@ async def add_events(session: Executor, messages: Sequence[Message]) -> None:
             "keys": [m.routing_key() for m in messages],
             "types": [type(m).__name__ for m in messages],
             "payloads": [m.model_dump_json() for m in messages],
+            "traces": list(traceparents),
         },
     )
 
 
 _ADD = text(
     """
-    INSERT INTO outbox (routing_key, message_type, payload)
-    SELECT k, t, CAST(p AS jsonb)
-    FROM unnest(CAST(:keys AS text[]), CAST(:types AS text[]), CAST(:payloads AS text[]))
-         AS v(k, t, p)
+    INSERT INTO outbox (routing_key, message_type, payload, traceparent)
+    SELECT k, t, CAST(p AS jsonb), tp
+    FROM unnest(CAST(:keys AS text[]), CAST(:types AS text[]), CAST(:payloads AS text[]),
+                CAST(:traces AS text[]))
+         AS v(k, t, p, tp)
     """
 )
 
@@ -88,6 +103,7 @@ class OutboxRelay:
                         OutboxEvent.routing_key,
                         OutboxEvent.message_type,
                         OutboxEvent.payload,
+                        OutboxEvent.traceparent,
                     )
                     .where(OutboxEvent.sent_at.is_(None))
                     .order_by(OutboxEvent.id)
@@ -104,6 +120,7 @@ class OutboxRelay:
                     body=_json_bytes(row.payload),
                     message_id=f"outbox-{row.id}",
                     mandatory=must_route(row.message_type),
+                    traceparent=_relayed(row.traceparent, row.routing_key),
                 )
                 for row in rows
             )
@@ -143,6 +160,20 @@ class OutboxRelay:
                 pass
         except Exception:
             log.warning("final outbox drain incomplete; another relay will send the rest")
+
+
+def _relayed(traceparent: str | None, routing_key: str) -> str | None:
+    """The relay's span in the event's trace (untraced events stay untraced, and cost nothing);
+    the message carries the relay's span, so the consumer's hangs below it."""
+    if traceparent is None:
+        return None
+    with span(
+        f"{routing_key} publish",
+        parent=traceparent,
+        kind=SpanKind.PRODUCER,
+        attributes={"messaging.system": "rabbitmq", "messaging.destination.name": routing_key},
+    ):
+        return current_traceparent()
 
 
 def _json_bytes(payload: object) -> bytes:

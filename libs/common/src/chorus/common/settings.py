@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chorus.common.kinds import Network
+from chorus.common.tracing import TracingSettings
 
 __all__ = [
     "BusSettings",
@@ -95,8 +96,9 @@ class NetworkAccessSettings(BaseSettings):
     )
 
 
-class ServiceSettings(CredentialSettings, BusSettings, NetworkAccessSettings):
-    """What every long-running service needs: the database, the bus and an ops port."""
+class ServiceSettings(CredentialSettings, BusSettings, NetworkAccessSettings, TracingSettings):
+    """What every long-running service needs: the database, the bus, an ops port, and where
+    traces go (if anywhere)."""
 
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(default=0, ge=0, le=65535, description="/healthz and /metrics; 0: none")

@@ -18,6 +18,7 @@ from chorus.common.http import NetworkHttp
 from chorus.common.lifecycle import configure_logging, run, supervise
 from chorus.common.ops import EmbeddedServer
 from chorus.common.outbox import OutboxRelay
+from chorus.common.tracing import start_tracing
 from chorus.gateway.app import create_app
 from chorus.gateway.idempotency_store import IdempotencyPolicy, sweep_answers
 from chorus.gateway.ratelimit import TokenBuckets
@@ -57,6 +58,14 @@ async def serve(settings: GatewaySettings, keyring: Keyring, stop: asyncio.Event
         webhook_policy=AddressPolicy(allow_private=settings.webhooks_allow_private),
         page_link_lifetime=timedelta(days=settings.page_link_days),
     )
+    if settings.otel_endpoint:
+        # The request's span, parent of everything the request sets going. Imported here: off,
+        # the instrumentation is never loaded (it reads its own variables when imported).
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(
+            app, excluded_urls="/healthz,/livez,/metrics", exclude_spans=["receive", "send"]
+        )
     sweeper = functools.partial(
         sweep_answers,
         db=db,
@@ -93,7 +102,11 @@ def main() -> None:
     settings = load_settings(GatewaySettings)
     configure_logging(settings.log_level)
     keyring = keyring_from(settings)
-    run(lambda stop: serve(settings, keyring, stop))
+    tracing = start_tracing(settings, service="chorus-gateway")
+    try:
+        run(lambda stop: serve(settings, keyring, stop))
+    finally:
+        tracing.shutdown()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from chorus.common.http import NetworkHttp
 from chorus.common.lifecycle import configure_logging, run
 from chorus.common.messages import SharePublished
 from chorus.common.topology import METRICS_SHARES
+from chorus.common.tracing import start_tracing
 from chorus.common.wakeup import Wakeup
 from chorus.common.worker import serve_worker
 from chorus.metrics.collector import Collector
@@ -67,7 +68,11 @@ def main() -> None:
     settings = load_settings(MetricsSettings)
     configure_logging(settings.log_level)
     keyring = keyring_from(settings)
-    run(lambda stop: serve(settings, keyring, stop))
+    tracing = start_tracing(settings, service="chorus-metrics")
+    try:
+        run(lambda stop: serve(settings, keyring, stop))
+    finally:
+        tracing.shutdown()
 
 
 if __name__ == "__main__":

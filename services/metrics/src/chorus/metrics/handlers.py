@@ -13,6 +13,7 @@ from chorus.common.batching import Batcher
 from chorus.common.db import Database
 from chorus.common.messages import SharePublished
 from chorus.common.models import MetricReadback
+from chorus.common.tracing import span
 from chorus.metrics.samples import store_samples
 
 __all__ = ["MetricsHandlers"]
@@ -33,7 +34,8 @@ class MetricsHandlers:
         self._schedule: Batcher[SharePublished, None] = Batcher(flush=self._schedule_many)
 
     async def share_published(self, event: SharePublished) -> None:
-        await self._schedule.submit(event)
+        with span("schedule readbacks", attributes={"chorus.network": event.network.value}):
+            await self._schedule.submit(event)
         if event.observed is None:
             self.poke()
 

@@ -14,6 +14,7 @@ from chorus.common.lifecycle import configure_logging, run
 from chorus.common.messages import ShareRequested
 from chorus.common.outbox import OutboxRelay
 from chorus.common.topology import publisher_queue
+from chorus.common.tracing import start_tracing
 from chorus.common.worker import serve_worker
 from chorus.networks import app_for, spec_for
 from chorus.publisher.handlers import PublisherHandlers
@@ -61,7 +62,11 @@ def main() -> None:
     settings = load_settings(PublisherSettings)
     configure_logging(settings.log_level)
     keyring = keyring_from(settings)
-    run(lambda stop: serve(settings, keyring, stop))
+    tracing = start_tracing(settings, service="chorus-publisher")
+    try:
+        run(lambda stop: serve(settings, keyring, stop))
+    finally:
+        tracing.shutdown()
 
 
 if __name__ == "__main__":

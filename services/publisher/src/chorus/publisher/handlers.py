@@ -37,6 +37,7 @@ from chorus.common.shares import (
     still_wanted,
 )
 from chorus.common.telemetry import SHARES_OUTCOMES
+from chorus.common.tracing import current_traceparent, span
 from chorus.networks import NetworkClient, NetworkSpec
 from chorus.publisher.attempt import AccountHooks, Attempts, Renew
 from chorus.publisher.media import ImageFetcher
@@ -81,7 +82,7 @@ class PublisherHandlers:
             flush=self._claim_many
         )
         self._wanted: Batcher[Claim, str | None] = Batcher(flush=self._still_wanted)
-        self._outcomes: Batcher[Outcome, bool] = Batcher(flush=self._record_many)
+        self._outcomes: Batcher[tuple[Outcome, str | None], bool] = Batcher(flush=self._record_many)
         self._holds: Batcher[Hold, None] = Batcher(flush=self._hold_many)
         self.attempts = Attempts(
             spec=spec,
@@ -139,20 +140,31 @@ class PublisherHandlers:
         async with self.db.engine.begin() as session:
             return await still_wanted(session=session, claims=claims)
 
-    async def _record_many(self, outcomes: Sequence[Outcome]) -> list[bool]:
+    async def _record_many(self, outcomes: Sequence[tuple[Outcome, str | None]]) -> list[bool]:
         async with self.db.engine.begin() as session:
-            return await record_outcomes(session=session, outcomes=outcomes)
+            return await record_outcomes(
+                session=session,
+                outcomes=[o for o, _ in outcomes],
+                traces={o.claim.share_id: trace for o, trace in outcomes if trace is not None},
+            )
 
     async def share_requested(self, request: ShareRequested) -> None:
         if request.network != self.network:
             raise MessageRejected(
                 f"{request.network.value} share on the {self.network.value} queue"
             )
-        share = await self._claims.submit((request.share_id, request.org_id))
+        network = {"chorus.network": self.network.value}
+        with span("claim share", attributes=network):
+            share = await self._claims.submit((request.share_id, request.org_id))
         if share is None:
             return
-        outcome = await self.attempts.run(share)
+        with span("attempt share", attributes=network):
+            outcome = await self.attempts.run(share)
         if outcome is None:
             return
-        if await self._outcomes.submit(outcome):
-            SHARES_OUTCOMES.labels(self.network.value, _label(outcome)).inc()
+        label = _label(outcome)
+        with span("record outcome", attributes={**network, "chorus.outcome": label}):
+            # Outcomes are written in batches: each carries its own trace to its event.
+            recorded = await self._outcomes.submit((outcome, current_traceparent()))
+        if recorded:
+            SHARES_OUTCOMES.labels(self.network.value, label).inc()

@@ -14,6 +14,7 @@ from chorus.common.http import NetworkHttp
 from chorus.common.lifecycle import configure_logging, run
 from chorus.common.messages import CampaignCreated
 from chorus.common.topology import SCHEDULER_CAMPAIGNS, SCHEDULER_WEBHOOKS
+from chorus.common.tracing import start_tracing
 from chorus.common.worker import serve_worker
 from chorus.scheduler.handlers import SchedulerHandlers
 from chorus.scheduler.releaser import Releaser
@@ -87,7 +88,11 @@ def main() -> None:
     settings = load_settings(SchedulerSettings)
     configure_logging(settings.log_level)
     keyring = keyring_from(settings)
-    run(lambda stop: serve(settings, keyring, stop))
+    tracing = start_tracing(settings, service="chorus-scheduler")
+    try:
+        run(lambda stop: serve(settings, keyring, stop))
+    finally:
+        tracing.shutdown()
 
 
 if __name__ == "__main__":

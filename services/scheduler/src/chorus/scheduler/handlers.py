@@ -5,9 +5,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy import update
+
 from chorus.common.db import Database
 from chorus.common.messages import CampaignCreated
+from chorus.common.models import Campaign
 from chorus.common.shares import stage_campaign
+from chorus.common.tracing import current_traceparent, span
 
 __all__ = ["SchedulerHandlers"]
 
@@ -20,10 +24,19 @@ class SchedulerHandlers:
 
     async def campaign_created(self, event: CampaignCreated) -> None:
         # One transaction: a crash mid-way stages nothing, and the redelivery stages it all.
-        async with self.db.sessions.begin() as session:
-            staged = await stage_campaign(
-                session=session, campaign_id=event.campaign_id, org_id=event.org_id
-            )
+        with span("stage campaign"):
+            async with self.db.sessions.begin() as session:
+                staged = await stage_campaign(
+                    session=session, campaign_id=event.campaign_id, org_id=event.org_id
+                )
+                traceparent = current_traceparent()
+                if staged is not None and traceparent is not None:
+                    # Its shares are released later, by another loop: they continue this trace.
+                    await session.execute(
+                        update(Campaign)
+                        .where(Campaign.id == event.campaign_id)
+                        .values(traceparent=traceparent)
+                    )
         if staged is None:
             log.info("campaign %s already staged or unknown; nothing to do", event.campaign_id)
         else:

@@ -13,6 +13,8 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
+from opentelemetry.trace import SpanKind
+
 from chorus.common.bus import Bus, OutgoingMessage
 from chorus.common.db import Database
 from chorus.common.kinds import Network
@@ -20,6 +22,7 @@ from chorus.common.messages import ShareRequested
 from chorus.common.retry import MAX_REPLANS
 from chorus.common.shares import (
     NEXT_DUE,
+    DueShare,
     due_shares,
     mark_released,
     replan_stale,
@@ -28,6 +31,7 @@ from chorus.common.shares import (
 )
 from chorus.common.telemetry import SHARES_RELEASED
 from chorus.common.topology import publisher_queue
+from chorus.common.tracing import current_traceparent, span
 from chorus.common.wakeup import Wakeup, asyncpg_dsn, wait_for_work
 
 __all__ = ["Releaser"]
@@ -35,6 +39,20 @@ __all__ = ["Releaser"]
 log = logging.getLogger(__name__)
 
 SHARES_CHANNEL = "chorus_shares"
+
+
+def _released(share: DueShare) -> str | None:
+    """The release's span, a child of its campaign's staging: a share's way to the network
+    stays in the trace of the POST that asked for it. Untraced campaigns cost nothing."""
+    if share.traceparent is None:
+        return None
+    with span(
+        "release share",
+        parent=share.traceparent,
+        kind=SpanKind.PRODUCER,
+        attributes={"chorus.network": share.network.value},
+    ):
+        return current_traceparent()
 
 
 class Releaser:
@@ -71,6 +89,7 @@ class Releaser:
                 OutgoingMessage.of(
                     ShareRequested(share_id=d.share_id, org_id=d.org_id, network=d.network),
                     message_id=f"share-{d.share_id}",
+                    traceparent=_released(d),
                 )
                 for d in due
             )

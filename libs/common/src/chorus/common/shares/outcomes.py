@@ -7,7 +7,7 @@ its attempt still holds the claim; the events they imply go to the outbox with t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -124,13 +124,29 @@ _DELAYED = text(
 )
 
 
+def _traces(
+    traces: Mapping[uuid.UUID, str] | None, outcomes: Sequence[Outcome]
+) -> list[str | None] | None:
+    if traces is None:
+        return None
+    return [traces.get(o.claim.share_id) for o in outcomes]
+
+
 def _reason(reason: str) -> str:
     return reason[:REASON_LIMIT]
 
 
-async def record_outcomes(*, session: Executor, outcomes: Sequence[Outcome]) -> list[bool]:
+async def record_outcomes(
+    *,
+    session: Executor,
+    outcomes: Sequence[Outcome],
+    traces: Mapping[uuid.UUID, str] | None = None,
+) -> list[bool]:
     """Record each outcome in the caller's transaction; True where it was recorded, False
-    where its attempt no longer held the claim (another took the share over)."""
+    where its attempt no longer held the claim (another took the share over).
+
+    `traces`: each share's trace context (by share id), carried by the event it implies; a
+    batch holds the attempts of many shares, each in a trace of its own."""
     recorded: set[uuid.UUID] = set()
     published = [o for o in outcomes if isinstance(o, Published)]
     if published:
@@ -161,6 +177,7 @@ async def record_outcomes(*, session: Executor, outcomes: Sequence[Outcome]) -> 
                 for o in published
                 if o.claim.share_id in at
             ],
+            traceparents=_traces(traces, [o for o in published if o.claim.share_id in at]),
         )
     ended = [o for o in outcomes if isinstance(o, Failed | Cancelled)]
     if ended:
@@ -190,6 +207,9 @@ async def record_outcomes(*, session: Executor, outcomes: Sequence[Outcome]) -> 
                 for o in ended
                 if isinstance(o, Failed) and o.claim.share_id in ids
             ],
+            traceparents=_traces(
+                traces, [o for o in ended if isinstance(o, Failed) and o.claim.share_id in ids]
+            ),
         )
     manual = [o for o in outcomes if isinstance(o, Manual)]
     if manual:

@@ -74,15 +74,18 @@ class DueShare:
     share_id: uuid.UUID
     org_id: uuid.UUID
     network: Network
+    # The campaign's trace (chorus.common.tracing), continued by the share's release.
+    traceparent: str | None = None
 
 
 _DUE = text(
     """
-    SELECT id, org_id, network FROM shares
-    WHERE status = 'planned' AND planned_at <= now()
-    ORDER BY planned_at
+    SELECT s.id, s.org_id, s.network, c.traceparent FROM shares s
+    JOIN campaigns c ON c.id = s.campaign_id
+    WHERE s.status = 'planned' AND s.planned_at <= now()
+    ORDER BY s.planned_at
     LIMIT :limit
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF s SKIP LOCKED
     """
 )
 _RELEASED = text(
@@ -97,7 +100,7 @@ NEXT_DUE = text("SELECT min(planned_at) FROM shares WHERE status = 'planned'")
 async def due_shares(*, session: AsyncSession, limit: int) -> list[DueShare]:
     """Lock up to `limit` shares due now (other releasers skip them)."""
     rows = await session.execute(_DUE, {"limit": limit})
-    return [DueShare(r.id, r.org_id, Network(r.network)) for r in rows]
+    return [DueShare(r.id, r.org_id, Network(r.network), r.traceparent) for r in rows]
 
 
 async def mark_released(*, session: AsyncSession, share_ids: Sequence[uuid.UUID]) -> None:
