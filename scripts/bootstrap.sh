@@ -12,6 +12,9 @@ command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
 command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
 # promtool checks and unit-tests the alert rules (tests/test_alerts.py).
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+# `kubectl kustomize` renders the Kubernetes overlays for their tests (tests/deploy/). Any
+# kubectl will do; Debian's comes with kubernetes-client.
+command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need_apt[*]} from apt"
   sudo_cmd=""
