@@ -12,13 +12,11 @@ import functools
 import sys
 from dataclasses import dataclass
 
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
 from chorus.common.bus import Bus
 from chorus.common.db import Database, open_database
-from chorus.common.migrate import alembic_config
 from chorus.common.settings import DatabaseSettings
 
 __all__ = ["Revisions", "built_revisions", "bus_ok", "database_checks", "schema_current"]
@@ -34,7 +32,12 @@ class Revisions:
 
 @functools.cache
 def built_revisions() -> Revisions:
-    """This build's migrations, read from its files once (the first probe)."""
+    """This build's migrations, read from its files once (the first probe). Alembic is
+    imported here, not at start: the services' start stays as quick as it was."""
+    from alembic.script import ScriptDirectory
+
+    from chorus.common.migrate import alembic_config
+
     scripts = ScriptDirectory.from_config(alembic_config("postgresql://unused"))
     return Revisions(
         heads=frozenset(scripts.get_heads()),
