@@ -15,6 +15,9 @@ command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 # A real browser drives the colleague's page (tests/integration/test_colleague_page_browser.py).
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# `kubectl kustomize` renders the Kubernetes overlays for their tests (tests/deploy/). Any
+# kubectl will do; Debian's comes with kubernetes-client.
+command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need_apt[*]} from apt"
   sudo_cmd=""

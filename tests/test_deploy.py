@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+import asyncpg
+import httpx
+import pytest
 import yaml
+from pydantic import SecretStr
 
+from chorus.common.credentials import new_key
 from chorus.common.kinds import Network
+from chorus.common.wakeup import asyncpg_dsn
+from chorus.devstack.processes import free_port, spawn, stop_process, wait_until
+from chorus.gateway.api_keys import hash_api_key
+from tests.conftest import Servers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,6 +46,7 @@ def test_compose_file_is_valid_and_has_the_whole_stack() -> None:
         "rabbitmq",
         "migrate",
         "netsim",
+        "seed",
         "gateway",
         "scheduler",
         *(f"publisher-{network.value}" for network in Network),
@@ -48,6 +62,9 @@ def test_compose_file_is_valid_and_has_the_whole_stack() -> None:
         assert depends["rabbitmq"]["condition"] == "service_healthy"
     for network in Network:
         assert services[f"publisher-{network.value}"]["environment"]["NETWORK"] == network.value
+        # The simulator is on the compose network: a private address, plain http.
+        environment = services[f"publisher-{network.value}"]["environment"]
+        assert environment["CHORUS_ALLOW_PRIVATE_NETWORKS"] == "true"
     # Grafana starts provisioned: the data source and the dashboards as code are mounted, and
     # Prometheus with the alert rules beside its scrape configuration.
     assert (
@@ -64,6 +81,78 @@ def test_compose_file_is_valid_and_has_the_whole_stack() -> None:
             "/etc/prometheus/alerts.yml": str(ROOT / "deploy/prometheus/alerts.yml"),
         }.items()
     )
+
+
+def test_compose_seeds_the_demo_once_the_schema_and_the_simulator_are_up() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    seed = compose["services"]["seed"]
+    assert seed["restart"] == "no"
+    assert seed["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert seed["depends_on"]["netsim"]["condition"] == "service_healthy"
+    # The accounts' server address is the one the publishers' containers reach.
+    assert seed["environment"]["CHORUS_SEED_SIM_URL"] == "http://netsim:8090"
+    assert "netsim" in compose["services"]
+    dockerfile = (ROOT / seed["build"]["dockerfile"]).read_text()
+    assert "COPY libs/devstack /app/libs/devstack" in dockerfile
+    assert "COPY deploy/docker/seed.py /app/seed.py" in dockerfile
+
+
+def _load_seed_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("seed", ROOT / "deploy/docker/seed.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def sim_server(tmp_path: Path) -> Iterator[str]:
+    """The network simulator over HTTP, as compose runs it."""
+    port = free_port()
+    log = tmp_path / "netsim.log"
+    proc = spawn([sys.executable, "-m", "chorus.netsim", "--port", str(port)], log=log)
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(
+            healthy, timeout=30, what="simulator", alive=lambda: proc.poll() is None, log=log
+        )
+        yield url
+    finally:
+        stop_process(proc)
+
+
+async def test_the_seed_makes_an_organisation_with_colleagues_and_prints_a_key(
+    servers: Servers, sim_server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """deploy/docker/seed.py against the real database and the simulator over HTTP."""
+    seed = _load_seed_script()
+    settings = seed.SeedSettings(
+        database_url=servers.database_url,
+        credentials_key=SecretStr(new_key()),
+        seed_sim_url=sim_server,
+        seed_colleagues=3,
+    )
+    await seed.main(settings)
+    printed = capsys.readouterr().out
+    [key] = [line.split()[-1] for line in printed.splitlines() if line.startswith("API key")]
+    assert "curl -s -X POST http://localhost:8000/v1/campaigns" in printed and key in printed
+    connection = await asyncpg.connect(asyncpg_dsn(servers.database_url))
+    try:
+        accounts = await connection.fetch(
+            "SELECT a.base_url FROM accounts a JOIN api_keys k ON k.org_id = a.org_id "
+            "WHERE k.key_hash = $1",
+            hash_api_key(key),
+        )
+    finally:
+        await connection.close()
+    assert [a["base_url"] for a in accounts] == [f"{sim_server}/mastodon"] * 3
 
 
 def _mounts(service: dict[str, Any]) -> dict[str, str]:
@@ -151,41 +240,3 @@ def test_compose_builds_each_service_from_its_own_dockerfile() -> None:
             continue
         assert build["context"] == "."
         assert (ROOT / build["dockerfile"]).is_file(), name
-
-
-def test_kubernetes_workloads_have_probes_and_drain_time() -> None:
-    documents = list(yaml.safe_load_all((ROOT / "deploy/k8s/chorus.yaml").read_text()))
-    deployments = [d for d in documents if d["kind"] == "Deployment"]
-    assert {d["metadata"]["name"] for d in deployments} == {
-        "chorus-gateway",
-        "chorus-scheduler",
-        *(f"chorus-publisher-{network.value}" for network in Network),
-        "chorus-metrics",
-    }
-    for deployment in deployments:
-        pod = deployment["spec"]["template"]["spec"]
-        assert pod["terminationGracePeriodSeconds"] >= 30
-        [container] = pod["containers"]
-        assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
-        assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
-        assert container["resources"]["limits"]["memory"] == "300Mi"
-    assert any(d["kind"] == "Job" and d["metadata"]["name"] == "chorus-migrate" for d in documents)
-    # Every network's publishers keep one pod through a node drain.
-    budgets = {
-        d["metadata"]["name"]: d["spec"] for d in documents if d["kind"] == "PodDisruptionBudget"
-    }
-    for network in Network:
-        budget = budgets[f"chorus-publisher-{network.value}"]
-        assert budget["minAvailable"] == 1
-        assert budget["selector"]["matchLabels"] == {
-            "app": "chorus-publisher",
-            "network": network.value,
-        }
-
-
-def test_kubernetes_carries_the_alert_rules_as_a_prometheus_rule() -> None:
-    [rule] = list(yaml.safe_load_all((ROOT / "deploy/k8s/alerts.yaml").read_text()))
-    assert (rule["apiVersion"], rule["kind"]) == ("monitoring.coreos.com/v1", "PrometheusRule")
-    # The same rules as the file promtool checks and tests (tests/test_alerts.py).
-    checked = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())
-    assert rule["spec"]["groups"] == checked["groups"]

@@ -100,43 +100,15 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
         await runner.cleanup()
 
 
-def _start_service(stack: Stack, name: str, **extra: str) -> None:
-    """`Stack.start_service`, with the patience a machine shared with other test runs needs
-    (a service's imports alone took over a minute there)."""
-    ops_port = stack.gateway_port if name == "gateway" else free_port()
-    assert ops_port is not None
-    env = stack.env(CHORUS_OPS_PORT=str(ops_port), **extra)
-    if name == "gateway":
-        env["CHORUS_PORT"] = str(ops_port)
-    if name == "publisher":
-        env["NETWORK"] = "mastodon"
-    log = stack.root / "logs" / f"{name}.log"
-    proc = spawn([sys.executable, "-m", f"chorus.{name}"], log=log, env=env)
-    service = ServiceProcess(name, proc, f"http://127.0.0.1:{ops_port}", log)
-    stack.services[name] = service
-    wait_until(
-        lambda: _healthy(service.ops_url + "/healthz"),
-        timeout=240,
-        what=name,
-        alive=service.alive,
-        log=log,
-    )
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 async def _start_services(stack: Stack, *, endpoint: str) -> None:
     """The four services, one after the other (side by side they starve each other on a busy
     machine); traced through our variable for two, the standard one for the other two."""
     for name in SERVICES:
         standard = name in {"publisher", "metrics"}
         variable = "OTEL_EXPORTER_OTLP_ENDPOINT" if standard else "CHORUS_OTEL_ENDPOINT"
-        await asyncio.to_thread(_start_service, stack, name, **{variable: endpoint})
+        # With the patience a machine shared with other test runs needs (a service's imports
+        # alone took over a minute there).
+        await asyncio.to_thread(stack.start_service, name, timeout=240, **{variable: endpoint})
 
 
 async def _post_campaign(stack: Stack, key: str, message: str) -> None:

@@ -1,6 +1,7 @@
 """The ops endpoint every worker serves: `/healthz` (readiness, truthful: checks its
 dependencies), `/livez` (liveness: the event loop answers) and `/metrics` (Prometheus). The
-gateway serves the same routes on its API port.
+gateway serves them on its ops port too, and only /healthz and /livez on its API port: its
+metrics are not for whoever reaches the public Service.
 
 Liveness deliberately ignores dependencies: a database outage should take replicas out of
 service, not restart every one of them at once; a service whose own loop dies exits by itself
@@ -29,7 +30,7 @@ class EmbeddedServer(uvicorn.Server):
         yield
 
 
-def add_ops_routes(app: FastAPI, health: HealthCheck) -> None:
+def add_ops_routes(app: FastAPI, health: HealthCheck, *, metrics: bool = True) -> None:
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:
         checks = await health()
@@ -41,9 +42,11 @@ def add_ops_routes(app: FastAPI, health: HealthCheck) -> None:
     async def livez() -> Response:
         return Response("alive\n", media_type="text/plain")
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    if metrics:
+
+        @app.get("/metrics", include_in_schema=False)
+        async def serve_metrics() -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 @contextlib.asynccontextmanager

@@ -15,7 +15,7 @@ from typing import Any
 
 from chorus.common.bus import Bus, Consumer
 from chorus.common.db import Database
-from chorus.common.health import bus_ok, database_ok
+from chorus.common.health import bus_ok, database_checks
 from chorus.common.lifecycle import supervise
 from chorus.common.ops import serve_ops
 from chorus.common.settings import ServiceSettings
@@ -36,7 +36,7 @@ async def serve_worker(
     closers: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> None:
     async def health() -> dict[str, bool]:
-        return {"database": await database_ok(db), "bus": bus_ok(bus)}
+        return {**await database_checks(db), "bus": bus_ok(bus)}
 
     try:
         async with (

@@ -52,6 +52,8 @@ class ServiceProcess:
     proc: subprocess.Popen[bytes]
     ops_url: str
     log: Path
+    # Where the service answers its users (the gateway's API); its ops port serves /metrics.
+    public_url: str | None = None
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -195,23 +197,28 @@ class Stack:
         assert self.sim is not None
         return self.sim.ops_url
 
-    def start_service(self, name: str, *, instance: str = "", **extra: str) -> ServiceProcess:
-        """Start one service process and wait until its /healthz answers 200."""
+    def start_service(
+        self, name: str, *, instance: str = "", timeout: float = 60, **extra: str
+    ) -> ServiceProcess:
+        """Start one service process and wait (up to `timeout` s) until its /healthz answers 200."""
         key = name + instance
         ops_port = free_port()
         env = self.env(CHORUS_OPS_PORT=str(ops_port), **extra)
+        public_url = None
         if name == "gateway":
-            ops_port = self.gateway_port or free_port()
-            env["CHORUS_PORT"] = str(ops_port)
+            # The API on its own port; /metrics only on the ops port, as in production.
+            public_port = self.gateway_port or free_port()
+            env["CHORUS_PORT"] = str(public_port)
+            public_url = f"http://127.0.0.1:{public_port}"
         if name == "publisher":
             env.setdefault("NETWORK", "mastodon")
         log = self.root / "logs" / f"{key}.log"
         proc = spawn([sys.executable, "-m", f"chorus.{name}"], log=log, env=env)
-        service = ServiceProcess(key, proc, f"http://127.0.0.1:{ops_port}", log)
+        service = ServiceProcess(key, proc, f"http://127.0.0.1:{ops_port}", log, public_url)
         self.services[key] = service
         wait_until(
             lambda: _healthy(service.ops_url + "/healthz"),
-            timeout=60,
+            timeout=timeout,
             what=key,
             alive=service.alive,
             log=log,
@@ -220,7 +227,9 @@ class Stack:
 
     @property
     def gateway_url(self) -> str:
-        return self.services["gateway"].ops_url
+        url = self.services["gateway"].public_url
+        assert url is not None
+        return url
 
     def stop_service(self, key: str) -> int | None:
         service = self.services.pop(key)

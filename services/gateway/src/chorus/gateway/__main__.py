@@ -16,7 +16,7 @@ from chorus.common.db import open_database
 from chorus.common.health import bus_ok
 from chorus.common.http import NetworkHttp
 from chorus.common.lifecycle import configure_logging, run, supervise
-from chorus.common.ops import EmbeddedServer
+from chorus.common.ops import EmbeddedServer, serve_ops
 from chorus.common.outbox import OutboxRelay
 from chorus.common.tracing import start_tracing
 from chorus.gateway.app import create_app
@@ -84,7 +84,10 @@ async def serve(settings: GatewaySettings, keyring: Keyring, stop: asyncio.Event
         )
     )
     try:
-        async with supervise(relay.run, sweeper, service_stop=stop):
+        async with (
+            serve_ops(host=settings.ops_host, port=settings.ops_port, health=app.state.health),
+            supervise(relay.run, sweeper, service_stop=stop),
+        ):
             serving = asyncio.create_task(server.serve())
             await asyncio.wait(
                 [serving, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED

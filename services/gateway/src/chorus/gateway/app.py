@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request, Response
 from chorus.common.addresses import AddressPolicy
 from chorus.common.credentials import Keyring
 from chorus.common.db import Database
-from chorus.common.health import database_ok
+from chorus.common.health import database_checks
 from chorus.common.http import NetworkHttp
 from chorus.common.kinds import Network
 from chorus.common.ops import add_ops_routes
@@ -82,9 +82,11 @@ def create_app(
     _document_problems_as_sent(app)
 
     async def health() -> dict[str, bool]:
-        return {"database": await database_ok(db), **(extra_health() if extra_health else {})}
+        return {**await database_checks(db), **(extra_health() if extra_health else {})}
 
-    add_ops_routes(app, health)
+    # /metrics only on the ops port (__main__): not through the public Service.
+    add_ops_routes(app, health, metrics=False)
+    app.state.health = health
 
     @app.middleware("http")
     async def limit_body(
