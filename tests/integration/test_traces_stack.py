@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import sys
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,8 +26,7 @@ from sqlalchemy import select
 from chorus.common.db import open_database
 from chorus.common.models import Campaign, OutboxEvent
 from chorus.common.settings import DatabaseSettings
-from chorus.devstack.processes import free_port, spawn, wait_until
-from chorus.devstack.stack import SERVICES, ServiceProcess, Stack
+from chorus.devstack.stack import SERVICES, Stack
 from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.integration
