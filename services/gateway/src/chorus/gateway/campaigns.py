@@ -14,6 +14,7 @@ from chorus.common.kinds import OPEN_SHARE_STATUSES, CampaignStatus, Network, Sh
 from chorus.common.messages import CampaignCreated
 from chorus.common.models import Campaign, LatestMetrics, Share
 from chorus.common.outbox import add_events
+from chorus.gateway.campaign_window import audience_column, audience_out, window_out
 from chorus.gateway.problems import Problem
 from chorus.gateway.schemas import CampaignIn, CampaignOut, NetworkReach, ShareCounts
 from chorus.networks import Content, Image, spec_for
@@ -70,6 +71,12 @@ async def create_campaign(
             images=[{"url": str(i.url), "alt": i.alt} for i in body.images],
             idempotency_key=idempotency_key,
             request_hash=fingerprint,
+            audience=audience_column(body.audience),
+            **(
+                {}
+                if isinstance(body.window, str)
+                else {"starts_at": body.window.starts_at, "ends_at": body.window.ends_at}
+            ),
         )
         .on_conflict_do_nothing(index_elements=["org_id", "idempotency_key"])
         .returning(Campaign.id)
@@ -108,6 +115,8 @@ async def campaign_report(
         status=CampaignStatus(campaign.status),
         created_at=campaign.created_at,
         completed_at=campaign.completed_at,
+        window=window_out(campaign.starts_at, campaign.ends_at),
+        audience=audience_out(campaign.audience),
         shares=counts[campaign.id],
         reach=await _reach(session=session, org_id=org_id, campaign_id=campaign_id),
     )

@@ -23,6 +23,7 @@ from pydantic import (
 
 from chorus.common.kinds import CampaignStatus, Network, ShareStatus
 from chorus.common.text import SafeLine, SafeText
+from chorus.gateway.campaign_window import Audience, WindowChoice, WindowOut
 from chorus.networks import publishable
 
 __all__ = [
@@ -120,6 +121,18 @@ class CampaignIn(_In):
         max_length=4,
         description="Images uploaded with every post, through each network's own upload.",
     )
+    window: WindowChoice = Field(
+        default="now",
+        description='When the shares go out: {"starts_at", "ends_at"} (at most 30 days, ending '
+        'in the future), spread over each colleague\'s open hours, or "now": spread over the '
+        "next 24 hours, or posted at once where the organisation's spread_now setting is off.",
+    )
+    audience: Audience = Field(
+        default="everyone",
+        description='Whose accounts post it: "everyone" (every active colleague), '
+        '{"groups": [...]} (colleagues in any of them, at most 100) or {"colleagues": [...]} '
+        "(the CMS's external ids, at most 10,000).",
+    )
 
     @field_validator("networks")
     @classmethod
@@ -195,6 +208,8 @@ class CampaignOut(BaseModel):
     )
     created_at: datetime
     completed_at: datetime | None = None
+    window: WindowOut | Literal["now"] = "now"
+    audience: Audience = "everyone"
     shares: ShareCounts
     reach: dict[str, NetworkReach]
 

@@ -7,7 +7,7 @@ of these functions, each in the caller's transaction, each writing the events it
        +----------+----------+   delayed (retry, rate limit) or taken back (lost) -> planned
     failed -> planned: a retry the CMS asks for (retry_failed)
 
-    stage_campaign      scheduler: a campaign's shares, set-based
+    stage_campaign      scheduler: a campaign's shares, spread, streamed and COPYed
     due_shares, mark_released           scheduler: release when due
     claim_many, still_wanted            publisher: intent before the call, a check just before it
     record_outcomes                     publisher: published / failed / delayed / cancelled /
@@ -16,7 +16,7 @@ of these functions, each in the caller's transaction, each writing the events it
     cancel_open_shares                  consent withdrawn, colleague left
     cancel_campaign, retry_failed       gateway: the CMS cancels a campaign, retries its failures
 
-`spreading` (pure: no database) decides when each share goes out; staging will call it.
+`spreading` (pure: no database) decides when each share goes out; `staging` calls it.
 """
 
 from chorus.common.kinds import (
@@ -49,8 +49,8 @@ from chorus.common.shares.planning import (
     due_shares,
     mark_released,
     replan_stale,
-    stage_campaign,
 )
+from chorus.common.shares.staging import StagingRules, stage_campaign
 
 __all__ = [
     "NEXT_DUE",
@@ -69,6 +69,7 @@ __all__ = [
     "Published",
     "Retry",
     "ShareStatus",
+    "StagingRules",
     "cancel_campaign",
     "cancel_open_shares",
     "claim_many",

@@ -50,7 +50,19 @@ async def post_campaign(
     request: Request,
     response: Response,
 ) -> CampaignOut:
-    """Create a campaign; it is shared to every connected account on its networks."""
+    """Create a campaign; it is shared to every connected account of its audience on its
+    networks.
+
+    Each share gets its own time in the campaign's `window`, in its colleague's open hours
+    (outside their quiet hours, on their own clock), at most `daily_cap` shares a day per
+    account across campaigns, some seconds apart per network and within the network's app
+    budget. A share with no time left in the window is recorded as `skipped` with the reason.
+    Without a window ("now") the shares spread over the next 24 hours, unless the
+    organisation's `spread_now` setting is off: then they all go out at once. Shares of an
+    account in review mode wait for the colleague's approval (`awaiting_review`).
+
+    422: a field is invalid, the window ends before it starts, has ended or lasts more than 30
+    days, or the audience lists no group or more than its bound."""
     async with sessions.begin() as session:
         # Besides the stored answer, the campaign keeps the key in its own transaction: a
         # retry can never make a second campaign (a second post on every colleague's
