@@ -22,7 +22,7 @@ from chorus.common.messages import CampaignCreated
 from chorus.common.models import Account, Ambassador, Campaign, Share
 from chorus.common.shares import StagingRules, due_shares
 from chorus.scheduler.handlers import SchedulerHandlers
-from tests.factories import Org, make_accounts, make_campaign, make_org, share_rows, sim_accounts
+from tests.factories import Org, make_accounts, make_campaign, make_org, share_rows
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +39,13 @@ async def _colleagues(
     mode: str = "auto",
     **colleague: Any,
 ) -> list[uuid.UUID]:
-    accounts = await sim_accounts(sim, count=count)
+    # A handle of its own per call: the simulator numbers each call's accounts from 0.
+    response = await sim.post(
+        "/_sim/accounts",
+        json={"count": count, "username": f"u{uuid.uuid4().hex[:8]}", "network": "mastodon"},
+    )
+    response.raise_for_status()
+    accounts = response.json()
     return await make_accounts(
         db, org=org, keyring=keyring, sim=accounts, mode=mode, colleague=colleague
     )
