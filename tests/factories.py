@@ -50,9 +50,7 @@ async def make_org(db: Database, *, name: str, spread_now: bool = False) -> Org:
     spreading: the tests' shares are due when staged."""
     async with db.sessions.begin() as session:
         org_id = await session.scalar(
-            insert(Organisation)
-            .values(name=name, spread_now=spread_now)
-            .returning(Organisation.id)
+            insert(Organisation).values(name=name, spread_now=spread_now).returning(Organisation.id)
         )
         assert org_id is not None
         key = await issue_key(session=session, org_id=org_id, name="tests", now=datetime.now(UTC))
