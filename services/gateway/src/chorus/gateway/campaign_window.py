@@ -26,6 +26,7 @@ __all__ = [
 ]
 
 MAX_WINDOW = timedelta(days=30)
+MAX_LEAD = timedelta(days=366)
 MAX_AUDIENCE_GROUPS = 100
 MAX_AUDIENCE_COLLEAGUES = 10_000
 
@@ -50,13 +51,26 @@ class CampaignWindow(_In):
 
     @model_validator(mode="after")
     def _bounded(self) -> CampaignWindow:
-        if self.ends_at <= self.starts_at:
-            raise ValueError("the window must end after it starts")
-        if self.ends_at <= datetime.now(UTC):
-            raise ValueError("the window must end in the future")
-        if self.ends_at - self.starts_at > MAX_WINDOW:
-            raise ValueError(f"the window may last at most {MAX_WINDOW.days} days")
+        try:
+            problem = _problem(self.starts_at.astimezone(UTC), self.ends_at.astimezone(UTC))
+        except OverflowError:  # at the calendar's ends (year 1, year 9999) with an offset
+            problem = "the window is out of range"
+        if problem:
+            raise ValueError(problem)
         return self
+
+
+def _problem(start: datetime, end: datetime) -> str | None:
+    now = datetime.now(UTC)
+    if end <= start:
+        return "the window must end after it starts"
+    if end <= now:
+        return "the window must end in the future"
+    if end - start > MAX_WINDOW:
+        return f"the window may last at most {MAX_WINDOW.days} days"
+    if start > now + MAX_LEAD:
+        return f"the window may start at most {MAX_LEAD.days} days ahead"
+    return None
 
 
 GroupName = Annotated[SafeLine, Field(min_length=1, max_length=100)]

@@ -61,8 +61,9 @@ async def post_campaign(
     organisation's `spread_now` setting is off: then they all go out at once. Shares of an
     account in review mode wait for the colleague's approval (`awaiting_review`).
 
-    422: a field is invalid, the window ends before it starts, has ended or lasts more than 30
-    days, or the audience lists no group or more than its bound."""
+    422: a field is invalid, the window ends before it starts, has ended, lasts more than 30
+    days or starts more than a year ahead, or the audience lists nobody or more than its
+    bound."""
     async with sessions.begin() as session:
         # Besides the stored answer, the campaign keeps the key in its own transaction: a
         # retry can never make a second campaign (a second post on every colleague's
