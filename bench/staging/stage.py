@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from datetime import timedelta
+from typing import Literal
 
 from sqlalchemy import text
 
@@ -27,7 +28,8 @@ from chorus.scheduler.handlers import SchedulerHandlers
 # As bench-spreading: a one-second gap per network; no app budget (a million shares over two
 # weeks would spend X's 10,000 a day and skip the rest, which measures nothing).
 def rules(insert: str) -> StagingRules:
-    return StagingRules(min_gap=timedelta(seconds=1), app_daily_budgets={}, insert=insert)
+    how: Literal["copy", "unnest"] = "unnest" if insert == "unnest" else "copy"
+    return StagingRules(min_gap=timedelta(seconds=1), app_daily_budgets={}, insert=how)
 
 
 async def _stage(database_url: str, org_id: uuid.UUID, campaign_id: uuid.UUID, insert: str) -> None:

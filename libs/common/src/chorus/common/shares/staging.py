@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,7 +68,7 @@ class StagingRules:
     batch: int = 10_000
     # "copy" (COPY, ids made here) or "unnest" (INSERT ... SELECT FROM unnest, ids made by
     # PostgreSQL): `make bench-staging` measures both; COPY is the default, being faster.
-    insert: str = "copy"
+    insert: Literal["copy", "unnest"] = "copy"
 
 
 _LOCK_ORG = text("SELECT pg_advisory_xact_lock(hashtextextended('stage:' || :org_id, 0))")
