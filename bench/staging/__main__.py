@@ -49,13 +49,13 @@ CHUNK = 50_000
 MB = 1024 * 1024
 
 
-def _ambassadors(org_id: uuid.UUID, ids: list[uuid.UUID]) -> Iterator[tuple[Any, ...]]:
-    for i, ambassador_id in enumerate(ids):
+def _ambassadors(org_id: uuid.UUID, ids: list[uuid.UUID], first: int) -> Iterator[tuple[Any, ...]]:
+    for i, ambassador_id in enumerate(ids, first):
         yield ambassador_id, org_id, f"bench-{i:07d}", f"Bench {i}", ZONES[i % len(ZONES)]
 
 
-def _accounts(org_id: uuid.UUID, ids: list[uuid.UUID]) -> Iterator[tuple[Any, ...]]:
-    for i, ambassador_id in enumerate(ids):
+def _accounts(org_id: uuid.UUID, ids: list[uuid.UUID], first: int) -> Iterator[tuple[Any, ...]]:
+    for i, ambassador_id in enumerate(ids, first):
         for network in NETWORKS:
             handle = f"bench{i}"
             yield (
@@ -81,12 +81,12 @@ async def _seed(dsn: str, colleagues: int) -> tuple[uuid.UUID, uuid.UUID]:
             ids = [uuid.uuid4() for _ in range(min(CHUNK, colleagues - lo))]
             await connection.copy_records_to_table(
                 "ambassadors",
-                records=_ambassadors(org_id, ids),
+                records=_ambassadors(org_id, ids, lo),
                 columns=["id", "org_id", "external_id", "display_name", "timezone"],
             )
             await connection.copy_records_to_table(
                 "accounts",
-                records=_accounts(org_id, ids),
+                records=_accounts(org_id, ids, lo),
                 columns=[
                     "id",
                     "org_id",
