@@ -52,6 +52,11 @@ BAD: list[tuple[str, Any]] = [
     ),
     ("no time zone", {"window": {"starts_at": "2030-01-01T08:00", "ends_at": "2030-01-02T08:00"}}),
     ("not a window", {"window": "tomorrow"}),
+    ("seconds since 1970", {"window": {"starts_at": 1900000000, "ends_at": 1900086400}}),
+    (
+        "a space for the T",
+        {"window": {"starts_at": "2030-01-01 08:00:00Z", "ends_at": "2030-01-02T08:00:00Z"}},
+    ),
     ("window without its end", {"window": {"starts_at": SOON.isoformat()}}),
     ("no groups", {"audience": {"groups": []}}),
     ("too many groups", {"audience": {"groups": [f"g{i}" for i in range(101)]}}),

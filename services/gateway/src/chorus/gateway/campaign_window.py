@@ -3,10 +3,19 @@ shows them (`CampaignIn.window`, `CampaignIn.audience`)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from chorus.common.text import SafeLine
 
@@ -31,6 +40,20 @@ MAX_AUDIENCE_GROUPS = 100
 MAX_AUDIENCE_COLLEAGUES = 10_000
 
 
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
+
+
+def _rfc3339(value: object) -> object:
+    # What the document's `date-time` promises, and only that: pydantic would also take
+    # seconds since 1970 or a space for the T.
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("an RFC 3339 date and time with its offset, e.g. 2026-12-01T09:30:00Z")
+    return value
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -46,8 +69,8 @@ class CampaignWindow(_In):
         }
     )
 
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Rfc3339
+    ends_at: Rfc3339
 
     @model_validator(mode="after")
     def _bounded(self) -> CampaignWindow:
