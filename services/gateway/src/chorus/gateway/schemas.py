@@ -131,7 +131,7 @@ class CampaignIn(_In):
         default="everyone",
         description='Whose accounts post it: "everyone" (every active colleague), '
         '{"groups": [...]} (colleagues in any of them, at most 100) or {"colleagues": [...]} '
-        "(the CMS's external ids, at most 10,000).",
+        "(the CMS's external ids, at most 1,000; a larger audience is a group).",
     )
 
     @field_validator("networks")
