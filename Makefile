@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PATH := $(HOME)/.local/bin:$(PATH)
 
-.PHONY: run test lint typecheck bench-fanout bench-publisher bench-spreading lock bootstrap clean bluesky-network
+.PHONY: run test lint typecheck bench-fanout bench-publisher bench-spreading bench-staging lock bootstrap clean bluesky-network
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -39,6 +39,9 @@ bench-publisher: bootstrap
 
 bench-spreading: bootstrap
 	@$(PY) -m bench.spreading $(ARGS)
+
+bench-staging: bootstrap
+	@$(PY) -m bench.staging $(ARGS)
 
 # Re-pin after changing a pyproject.toml: uv.lock stays local (it names registry hosts);
 # the hashed requirements.lock is what we commit and install from. Each image installs its own

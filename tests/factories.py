@@ -45,10 +45,12 @@ class Org:
     api_key: str
 
 
-async def make_org(db: Database, *, name: str) -> Org:
+async def make_org(db: Database, *, name: str, spread_now: bool = False) -> Org:
+    """`spread_now` False (posting a campaign without a window at once) unless a test is about
+    spreading: the tests' shares are due when staged."""
     async with db.sessions.begin() as session:
         org_id = await session.scalar(
-            insert(Organisation).values(name=name).returning(Organisation.id)
+            insert(Organisation).values(name=name, spread_now=spread_now).returning(Organisation.id)
         )
         assert org_id is not None
         key = await issue_key(session=session, org_id=org_id, name="tests", now=datetime.now(UTC))
@@ -77,9 +79,12 @@ async def make_accounts(
     status: str = "connected",
     network: str = "mastodon",
     credentials: list[Credentials] | None = None,
+    mode: str = "auto",
+    colleague: dict[str, Any] | None = None,
 ) -> list[uuid.UUID]:
     """One ambassador per simulator account, each with that account connected (with the
-    simulator's token, or the given credentials)."""
+    simulator's token, or the given credentials). `colleague`: the ambassadors' other columns
+    (timezone, quiet_start, groups...)."""
     ids = []
     async with db.sessions.begin() as session:
         for i, account in enumerate(sim):
@@ -89,6 +94,7 @@ async def make_accounts(
                     org_id=org.id,
                     external_id=f"a-{uuid.uuid4().hex[:8]}-{i}",
                     display_name=f"A {i}",
+                    **(colleague or {}),
                 )
                 .returning(Ambassador.id)
             )
@@ -108,6 +114,7 @@ async def make_accounts(
                         else Credentials(access_token=account["token"])
                     ),
                     status=status,
+                    mode=mode,
                 )
                 .returning(Account.id)
             )
@@ -123,7 +130,10 @@ async def make_campaign(
     message: str = "Hello",
     networks: tuple[str, ...] = ("mastodon",),
     images: list[dict[str, str]] | None = None,
+    window: tuple[datetime, datetime] | None = None,
+    audience: dict[str, list[str]] | None = None,
 ) -> uuid.UUID:
+    timing = {} if window is None else {"starts_at": window[0], "ends_at": window[1]}
     async with db.sessions.begin() as session:
         campaign_id: uuid.UUID | None = await session.scalar(
             insert(Campaign)
@@ -134,6 +144,8 @@ async def make_campaign(
                 message=message,
                 networks=list(networks),
                 images=images or [],
+                audience=audience,
+                **timing,
             )
             .returning(Campaign.id)
         )

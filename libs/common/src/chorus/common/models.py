@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -97,6 +98,9 @@ class Organisation(Base):
 
     id: Mapped[uuid.UUID] = _id()
     name: Mapped[str] = mapped_column(String(200))
+    # A campaign without a window spreads over the planner's horizon, unless this is false:
+    # then it posts at once.
+    spread_now: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime] = _created()
 
 
@@ -314,6 +318,10 @@ class Campaign(Base):
     )
     status: Mapped[str] = mapped_column(String(16), server_default="accepted")
     starts_at: Mapped[datetime] = _created()
+    # The window's end; NULL: "now" (spread over the planner's horizon, or posted at once).
+    ends_at: Mapped[datetime | None]
+    # NULL: every active colleague; {"groups": [...]} or {"colleagues": [external ids]}.
+    audience: Mapped[dict[str, list[str]] | None] = mapped_column(JSONB)
     # The request's Idempotency-Key, kept with the campaign after the gateway's own record of
     # the answer expires (24 h): even a late retry never makes a second campaign.
     idempotency_key: Mapped[str | None] = mapped_column(String(255))

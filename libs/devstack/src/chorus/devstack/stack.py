@@ -271,10 +271,13 @@ class Stack:
         self.stop()
 
     # -- seeding ---------------------------------------------------------------------------
-    def create_organisation(self, name: str) -> str:
-        """A new organisation, through the operators' command; returns its API key."""
+    def create_organisation(self, name: str, *, spread_now: bool = False) -> str:
+        """A new organisation, through the operators' command; returns its API key. Without
+        `spread_now` (the default here: demos, tests and benches) a campaign without a window
+        posts at once."""
+        spread = [] if spread_now else ["--no-spread-now"]
         result = subprocess.run(
-            [sys.executable, "-m", "chorus.gateway.admin", "create-organisation", name],
+            [sys.executable, "-m", "chorus.gateway.admin", "create-organisation", name, *spread],
             env=self.env(),
             capture_output=True,
             text=True,

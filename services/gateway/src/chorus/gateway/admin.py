@@ -1,4 +1,5 @@
-"""Operator commands: `python -m chorus.gateway.admin create-organisation "Acme"`.
+"""Operator commands: `python -m chorus.gateway.admin create-organisation "Acme"`
+(`--no-spread-now`: its campaigns without a window post at once instead of over 24 hours).
 
 Prints the new organisation's first API key once; only its hash is stored. More keys, their
 rotation and revocation are the organisation's own, through /v1/api-keys.
@@ -21,12 +22,16 @@ from chorus.gateway.api_keys import issue_key
 __all__ = ["create_organisation"]
 
 
-async def create_organisation(*, settings: DatabaseSettings, name: str) -> tuple[uuid.UUID, str]:
+async def create_organisation(
+    *, settings: DatabaseSettings, name: str, spread_now: bool = True
+) -> tuple[uuid.UUID, str]:
     db = open_database(settings, application_name="chorus-admin")
     try:
         async with db.sessions.begin() as session:
             org_id = await session.scalar(
-                insert(Organisation).values(name=name).returning(Organisation.id)
+                insert(Organisation)
+                .values(name=name, spread_now=spread_now)
+                .returning(Organisation.id)
             )
             assert org_id is not None
             key = await issue_key(
@@ -43,8 +48,16 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create-organisation", help="create an organisation and key")
     create.add_argument("name")
+    create.add_argument(
+        "--no-spread-now",
+        dest="spread_now",
+        action="store_false",
+        help="post a campaign without a window at once, instead of spreading it over 24 hours",
+    )
     args = parser.parse_args()
-    org_id, key = asyncio.run(create_organisation(settings=DatabaseSettings(), name=args.name))
+    org_id, key = asyncio.run(
+        create_organisation(settings=DatabaseSettings(), name=args.name, spread_now=args.spread_now)
+    )
     print(f"organisation {org_id}\napi key {key}")
 
 

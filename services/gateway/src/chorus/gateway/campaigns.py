@@ -16,6 +16,7 @@ from chorus.common.models import Campaign, LatestMetrics, Share
 from chorus.common.outbox import add_events
 from chorus.gateway.preview_schemas import NetworkPreview, VariantIn
 from chorus.gateway.previews import CampaignContent, previews
+from chorus.gateway.campaign_window import audience_column, audience_out, window_out
 from chorus.gateway.problems import Problem
 from chorus.gateway.schemas import CampaignIn, CampaignOut, NetworkReach, ShareCounts
 from chorus.networks import Image
@@ -52,6 +53,12 @@ async def create_campaign(
             variants={n.value: v.model_dump() for n, v in body.variants.items()},
             idempotency_key=idempotency_key,
             request_hash=fingerprint,
+            audience=audience_column(body.audience),
+            **(
+                {}
+                if isinstance(body.window, str)
+                else {"starts_at": body.window.starts_at, "ends_at": body.window.ends_at}
+            ),
         )
         .on_conflict_do_nothing(index_elements=["org_id", "idempotency_key"])
         .returning(Campaign.id)
@@ -112,6 +119,8 @@ async def campaign_report(
         created_at=campaign.created_at,
         completed_at=campaign.completed_at,
         cancelled_at=campaign.cancelled_at,
+        window=window_out(campaign.starts_at, campaign.ends_at),
+        audience=audience_out(campaign.audience),
         shares=counts[campaign.id],
         reach=await _reach(session=session, org_id=org_id, campaign_id=campaign_id),
     )

@@ -25,6 +25,7 @@ from pydantic import (
 from chorus.common.kinds import CampaignStatus, Network, ShareStatus
 from chorus.common.text import SafeLine, SafeText
 from chorus.gateway.preview_schemas import PREVIEW_EXAMPLE, NetworkPreview, VariantIn
+from chorus.gateway.campaign_window import Audience, WindowChoice, WindowOut
 from chorus.networks import publishable
 
 __all__ = [
@@ -121,6 +122,18 @@ class CampaignIn(_In):
         default_factory=list,
         max_length=4,
         description="Images uploaded with every post, through each network's own upload.",
+    )
+    window: WindowChoice = Field(
+        default="now",
+        description='When the shares go out: {"starts_at", "ends_at"} (at most 30 days, ending '
+        'in the future), spread over each colleague\'s open hours, or "now": spread over the '
+        "next 24 hours, or posted at once where the organisation's spread_now setting is off.",
+    )
+    audience: Audience = Field(
+        default="everyone",
+        description='Whose accounts post it: "everyone" (every active colleague), '
+        '{"groups": [...]} (colleagues in any of them, at most 100) or {"colleagues": [...]} '
+        "(the CMS's external ids, at most 1,000; a larger audience is a group).",
     )
 
     variants: dict[PostableNetwork, VariantIn] = Field(
@@ -229,6 +242,8 @@ class CampaignOut(BaseModel):
     cancelled_at: datetime | None = Field(
         default=None, description="When the CMS cancelled it; null unless cancelled."
     )
+    window: WindowOut | Literal["now"] = "now"
+    audience: Audience = "everyone"
     shares: ShareCounts
     reach: dict[str, NetworkReach]
 

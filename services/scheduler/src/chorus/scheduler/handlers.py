@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import update
 
 from chorus.common.db import Database
 from chorus.common.messages import CampaignCreated
 from chorus.common.models import Campaign
-from chorus.common.shares import stage_campaign
+from chorus.common.shares import StagingRules, stage_campaign
 from chorus.common.tracing import current_traceparent, span
 
 __all__ = ["SchedulerHandlers"]
@@ -21,13 +21,17 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SchedulerHandlers:
     db: Database
+    rules: StagingRules = field(default_factory=StagingRules)
 
     async def campaign_created(self, event: CampaignCreated) -> None:
         # One transaction: a crash mid-way stages nothing, and the redelivery stages it all.
         with span("stage campaign"):
             async with self.db.sessions.begin() as session:
                 staged = await stage_campaign(
-                    session=session, campaign_id=event.campaign_id, org_id=event.org_id
+                    session=session,
+                    campaign_id=event.campaign_id,
+                    org_id=event.org_id,
+                    rules=self.rules,
                 )
                 traceparent = current_traceparent()
                 if staged is not None and traceparent is not None:

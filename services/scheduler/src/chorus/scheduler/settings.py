@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field
 
+from chorus.common.kinds import Network
 from chorus.common.settings import ServiceSettings, WebhookSettings
+from chorus.common.shares import StagingRules
+from chorus.common.shares.staging import X_APP_DAILY_BUDGET
 
 __all__ = ["SchedulerSettings"]
 
@@ -21,3 +26,18 @@ class SchedulerSettings(ServiceSettings, WebhookSettings):
     queued_after_seconds: float = Field(default=300.0, gt=0)
     queued_patience_seconds: float = Field(default=3 * 3600.0, gt=0)
     consumer_prefetch: int = Field(default=8, ge=1)
+    # Spreading (staging): shares a colleague's account gets per local day across campaigns;
+    # seconds between two shares of one campaign on one network; shares a UTC day Chorus's
+    # app may post on X (its per-app cap, with room left for retries is the operator's call).
+    daily_cap: int = Field(default=3, ge=1, le=100)
+    min_gap_seconds: float = Field(default=30.0, ge=0, le=3600)
+    x_app_daily_budget: int = Field(default=X_APP_DAILY_BUDGET, ge=0)
+    staging_batch: int = Field(default=10_000, ge=100, le=100_000)
+
+    def staging_rules(self) -> StagingRules:
+        return StagingRules(
+            daily_cap=self.daily_cap,
+            min_gap=timedelta(seconds=self.min_gap_seconds),
+            app_daily_budgets={Network.X: self.x_app_daily_budget},
+            batch=self.staging_batch,
+        )

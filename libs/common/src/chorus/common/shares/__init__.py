@@ -7,7 +7,7 @@ of these functions, each in the caller's transaction, each writing the events it
        +----------+----------+   delayed (retry, rate limit) or taken back (lost) -> planned
     failed -> planned: a retry the CMS asks for (retry_failed)
 
-    stage_campaign      scheduler: a campaign's shares, set-based
+    stage_campaign      scheduler: a campaign's shares, spread, streamed and COPYed
     due_shares, mark_released           scheduler: release when due
     claim_many, still_wanted            publisher: intent before the call, a check just before it
     record_outcomes                     publisher: published / failed / delayed / cancelled /
@@ -18,7 +18,7 @@ of these functions, each in the caller's transaction, each writing the events it
     approve_share, edit_share, skip_share   the colleague's page: their say over each share
     skip_unapproved, skip_expired_consent   scheduler: no approval or no consent, no post
 
-`spreading` (pure: no database) decides when each share goes out; staging will call it.
+`spreading` (pure: no database) decides when each share goes out; `staging` calls it.
 """
 
 from chorus.common.kinds import (
@@ -51,7 +51,6 @@ from chorus.common.shares.planning import (
     due_shares,
     mark_released,
     replan_stale,
-    stage_campaign,
 )
 from chorus.common.shares.review import (
     CONSENT_EXPIRED,
@@ -65,6 +64,7 @@ from chorus.common.shares.review import (
     skip_share,
     skip_unapproved,
 )
+from chorus.common.shares.staging import StagingRules, stage_campaign
 
 __all__ = [
     "CONSENT_EXPIRED",
@@ -88,6 +88,7 @@ __all__ = [
     "Reviewed",
     "ShareStatus",
     "approve_share",
+    "StagingRules",
     "cancel_campaign",
     "cancel_open_shares",
     "claim_many",

@@ -67,10 +67,21 @@ async def post_campaign(
     request: Request,
     response: Response,
 ) -> CampaignOut:
-    """Create a campaign; it is shared to every connected account on its networks, each
-    network getting its variant where it has one. A campaign that does not fit one of its
-    networks (too long for X, more than 300 graphemes for Bluesky, ...) is refused with 422,
-    naming each network and why, and nothing is written."""
+    """Create a campaign; it is shared to every connected account of its audience on its
+    networks, each network getting its variant where it has one.
+
+    Each share gets its own time in the campaign's `window`, in its colleague's open hours
+    (outside their quiet hours, on their own clock), at most `daily_cap` shares a day per
+    account across campaigns, some seconds apart per network and within the network's app
+    budget. A share with no time left in the window is recorded as `skipped` with the reason.
+    Without a window ("now") the shares spread over the next 24 hours, unless the
+    organisation's `spread_now` setting is off: then they all go out at once. Shares of an
+    account in review mode wait for the colleague's approval (`awaiting_review`).
+
+    422: a field is invalid; the window ends before it starts, has ended, lasts more than 30
+    days or starts more than a year ahead; the audience lists nobody or more than its bound;
+    or the campaign does not fit one of its networks (too long for X, more than 300 graphemes
+    for Bluesky, ...), naming each network and why. Nothing is written."""
     # Refused now, with the publisher's own rendering, what a network would refuse later;
     # before any connection is taken, and nothing is written.
     shown = preview_campaign(body)

@@ -1,0 +1,308 @@
+"""Staging a campaign: one share per connected account of its audience, each at the time the
+spreading planner gives it, streamed from PostgreSQL and written back with COPY.
+
+    staged = await stage_campaign(session=session, campaign_id=..., org_id=..., rules=rules)
+
+One transaction: a crash mid-way leaves nothing staged, and the redelivered `CampaignCreated`
+stages it all; once committed the campaign is `scheduled`, so a redelivery stages nothing.
+Staging holds a per-organisation advisory lock, so two campaigns of one organisation are
+staged one after the other and the second counts the first's shares in each account's daily
+cap and each network's app budget. The audience is read through a server-side cursor ordered
+by account id, `rules.batch` rows at a time; memory is one batch plus the planner's grids.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from types import MappingProxyType
+from typing import Any, Literal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chorus.common.kinds import CampaignStatus, Network, ShareStatus
+from chorus.common.shares.completion import settle_campaigns
+from chorus.common.shares.spreading import (
+    DEFAULT_DAILY_CAP,
+    EPOCH,
+    NOTHING_PLANNED,
+    NOW_HORIZON,
+    AppBudget,
+    NetworkRules,
+    Planned,
+    Planner,
+    QuietHours,
+    ShareRequest,
+    Window,
+)
+
+__all__ = ["X_APP_DAILY_BUDGET", "StagingRules", "stage_campaign"]
+
+# X's per-app cap on POST /2/tweets (networks.md), shared by every colleague on the app.
+X_APP_DAILY_BUDGET = 10_000
+_DAY = timedelta(days=1)
+# Shares that count against a daily cap or an app budget: planned, or gone out.
+_COUNTED = [
+    ShareStatus.PLANNED.value,
+    ShareStatus.AWAITING_REVIEW.value,
+    ShareStatus.QUEUED.value,
+    ShareStatus.PUBLISHING.value,
+    ShareStatus.PUBLISHED.value,
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StagingRules:
+    """How shares are spaced: per account (`daily_cap`), per campaign and network (`min_gap`)
+    and per app (`app_daily_budgets`, shares a UTC day on that network)."""
+
+    daily_cap: int = DEFAULT_DAILY_CAP
+    min_gap: timedelta = timedelta(seconds=30)
+    app_daily_budgets: Mapping[Network, int] = field(
+        default_factory=lambda: MappingProxyType({Network.X: X_APP_DAILY_BUDGET})
+    )
+    horizon: timedelta = NOW_HORIZON
+    batch: int = 10_000
+    # "copy" (COPY, ids made here) or "unnest" (INSERT ... SELECT FROM unnest, ids made by
+    # PostgreSQL): `make bench-staging` measures both; COPY is the default, being faster.
+    insert: Literal["copy", "unnest"] = "copy"
+
+
+_LOCK_ORG = text("SELECT pg_advisory_xact_lock(hashtextextended('stage:' || :org_id, 0))")
+_CAMPAIGN = text(
+    """
+    SELECT c.networks, c.starts_at, c.ends_at, c.audience, o.spread_now, now() AS now
+    FROM campaigns c JOIN organisations o ON o.id = c.org_id
+    WHERE c.id = :campaign_id AND c.org_id = :org_id AND c.status = 'accepted'
+    FOR UPDATE OF c
+    """
+)
+_BUDGET_USED = text(
+    """
+    SELECT date_bin(interval '24 hours', planned_at, :origin) AS period, count(*) AS n
+    FROM shares
+    WHERE org_id = :org_id AND network = :network AND status = ANY(:counted)
+      AND planned_at >= :start - interval '24 hours' AND planned_at < :end
+    GROUP BY 1
+    """
+)
+# Each account's shares already planned per local day of its colleague, joined set-based
+# (one aggregate, hashed), not looked up account by account.
+_AUDIENCE = """
+    WITH busy AS (
+        SELECT account_id, array_agg(day) AS days, array_agg(n) AS counts
+        FROM (
+            SELECT s.account_id, (s.planned_at AT TIME ZONE am.timezone)::date AS day,
+                   count(*)::int AS n
+            FROM shares s
+            JOIN accounts a ON a.id = s.account_id
+            JOIN ambassadors am ON am.id = a.ambassador_id
+            WHERE s.org_id = $1 AND s.status = ANY($5::text[])
+              AND s.planned_at >= $6 AND s.planned_at < $7
+            GROUP BY 1, 2
+        ) per_day
+        GROUP BY account_id
+    )
+    SELECT a.id, a.network, a.mode, am.timezone, am.quiet_start, am.quiet_end,
+           b.days, b.counts
+    FROM accounts a
+    JOIN ambassadors am ON am.id = a.ambassador_id
+    LEFT JOIN busy b ON b.account_id = a.id
+    WHERE a.org_id = $1 AND a.network = ANY($2::text[]) AND a.status = 'connected'
+      AND am.status = 'active'
+      AND ($3::text[] IS NULL OR am.groups && $3::text[])
+      AND ($4::text[] IS NULL OR am.external_id = ANY($4::text[]))
+    ORDER BY a.id
+"""
+_COLUMNS = (
+    "id",
+    "org_id",
+    "campaign_id",
+    "account_id",
+    "network",
+    "status",
+    "planned_at",
+    "idempotency_key",
+    "reason",
+)
+_INSERT_UNNEST = """
+    INSERT INTO shares (id, org_id, campaign_id, account_id, network, status, planned_at,
+                        idempotency_key, reason)
+    SELECT u.id, $1::uuid, $2::uuid, u.account_id, u.network, u.status, u.planned_at,
+           'chorus-' || u.id::text, u.reason
+    FROM (
+        -- A volatile function in a subquery's list is computed per row, once.
+        SELECT gen_random_uuid() AS id, *
+        FROM unnest($3::uuid[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
+             AS t(account_id, network, status, planned_at, reason)
+    ) u
+"""
+_SCHEDULED = text(
+    "UPDATE campaigns SET status = :scheduled, shares_planned = :staged WHERE id = :campaign_id"
+)
+
+
+async def stage_campaign(
+    *,
+    session: AsyncSession,
+    campaign_id: uuid.UUID,
+    org_id: uuid.UUID,
+    rules: StagingRules | None = None,
+) -> int | None:
+    """Stage the campaign's shares; returns how many, or None if it was already staged (a
+    redelivered event) or is unknown. A campaign with no open share completes at once."""
+    rules = rules or StagingRules()
+    await session.execute(_LOCK_ORG, {"org_id": str(org_id)})
+    params = {"campaign_id": campaign_id, "org_id": org_id}
+    campaign = (await session.execute(_CAMPAIGN, params)).one_or_none()
+    if campaign is None:
+        return None
+    start: datetime = max(campaign.starts_at, campaign.now)
+    ends_at: datetime | None = campaign.ends_at
+    networks = [Network(n) for n in campaign.networks]
+    planner: Planner | None = None
+    too_late = ends_at is not None and ends_at <= start
+    if not too_late and (ends_at is not None or campaign.spread_now):
+        end = start + rules.horizon if ends_at is None else ends_at
+        planner = Planner(
+            window=Window(start, end),
+            seed=campaign_id.int,
+            daily_cap=rules.daily_cap,
+            rules={
+                n: await _network_rules(session, rules, org_id, n, start, end) for n in networks
+            },
+        )
+    connection = await session.connection()
+    raw: Any = (await connection.get_raw_connection()).driver_connection
+    audience: dict[str, list[str]] = campaign.audience or {}
+    cursor = await raw.cursor(
+        _AUDIENCE,
+        org_id,
+        [n.value for n in networks],
+        audience.get("groups"),
+        audience.get("colleagues"),
+        _COUNTED,
+        start - _DAY,
+        (planner.end if planner is not None else start) + _DAY,
+    )
+    staged = 0
+    writer = _Writer(start, planner, too_late)
+    while rows := await cursor.fetch(rules.batch):
+        columns = writer.columns(rows)
+        if rules.insert == "unnest":
+            await raw.execute(_INSERT_UNNEST, org_id, campaign_id, *columns)
+        else:
+            await raw.copy_records_to_table(
+                "shares", records=_records(org_id, campaign_id, *columns), columns=_COLUMNS
+            )
+        staged += len(rows)
+    await session.execute(
+        _SCHEDULED,
+        {"scheduled": CampaignStatus.SCHEDULED.value, "staged": staged, "campaign_id": campaign_id},
+    )
+    await settle_campaigns(session, [campaign_id])
+    return staged
+
+
+async def _network_rules(
+    session: AsyncSession,
+    rules: StagingRules,
+    org_id: uuid.UUID,
+    network: Network,
+    start: datetime,
+    end: datetime,
+) -> NetworkRules:
+    limit = rules.app_daily_budgets.get(network)
+    if limit is None:
+        return NetworkRules(min_gap=rules.min_gap)
+    rows = await session.execute(
+        _BUDGET_USED,
+        {
+            "origin": EPOCH,
+            "org_id": org_id,
+            "network": network.value,
+            "counted": _COUNTED,
+            "start": start,
+            "end": end,
+        },
+    )
+    used = {r.period: r.n for r in rows}
+    return NetworkRules(min_gap=rules.min_gap, budget=AppBudget(limit, _DAY, EPOCH, used))
+
+
+def _records(
+    org_id: uuid.UUID,
+    campaign_id: uuid.UUID,
+    accounts: list[uuid.UUID],
+    networks: list[str],
+    statuses: list[str],
+    times: list[datetime],
+    reasons: list[str | None],
+) -> list[tuple[Any, ...]]:
+    uuid4 = uuid.uuid4
+    records = []
+    for account_id, network, status, at, reason in zip(
+        accounts, networks, statuses, times, reasons, strict=True
+    ):
+        share_id = uuid4()
+        records.append(
+            (
+                share_id,
+                org_id,
+                campaign_id,
+                account_id,
+                network,
+                status,
+                at,
+                f"chorus-{share_id}",
+                reason,
+            )
+        )
+    return records
+
+
+class _Writer:
+    """Plans a batch of audience rows: its shares as columns (account, network, status,
+    planned_at, reason)."""
+
+    def __init__(self, start: datetime, planner: Planner | None, too_late: bool) -> None:
+        self.start = start
+        self.planner = planner
+        self.too_late = too_late
+        self.networks = {n.value: n for n in Network}
+        self.quiet: dict[tuple[time, time], QuietHours] = {}
+
+    def columns(
+        self, rows: list[Any]
+    ) -> tuple[list[uuid.UUID], list[str], list[str], list[datetime], list[str | None]]:
+        accounts = [r[0] for r in rows]
+        networks = [r[1] for r in rows]
+        statuses = ["awaiting_review" if r[2] == "review" else "planned" for r in rows]
+        times = [self.start] * len(rows)
+        reasons: list[str | None] = [None] * len(rows)
+        if self.too_late:
+            statuses = ["skipped"] * len(rows)
+            reasons = ["the campaign's window ended before it was staged"] * len(rows)
+            return accounts, networks, statuses, times, reasons
+        planner = self.planner
+        if planner is None:
+            return accounts, networks, statuses, times, reasons
+        place, lanes, quiet_hours = planner.place, self.networks, self.quiet
+        for i, (account_id, network, _, zone, quiet_start, quiet_end, days, counts) in enumerate(
+            rows
+        ):
+            quiet = quiet_hours.get((quiet_start, quiet_end))
+            if quiet is None:
+                quiet = quiet_hours[(quiet_start, quiet_end)] = QuietHours(quiet_start, quiet_end)
+            planned: Mapping[date, int] = (
+                dict(zip(days, counts, strict=True)) if days else NOTHING_PLANNED
+            )
+            result = place(ShareRequest(account_id, lanes[network], zone, quiet, planned))
+            if isinstance(result, Planned):
+                times[i] = result.at
+            else:
+                statuses[i], reasons[i] = "skipped", result.reason
+        return accounts, networks, statuses, times, reasons
