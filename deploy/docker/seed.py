@@ -28,7 +28,10 @@ class SeedSettings(CredentialSettings):
 
 
 async def main(settings: SeedSettings) -> None:
-    org_id, key = await create_organisation(settings=settings, name="Demo organisation")
+    # As `make run`'s demo: a first campaign "now" goes out at once, not over the next 24 h.
+    org_id, key = await create_organisation(
+        settings=settings, name="Demo organisation", spread_now=False
+    )
     await seed(
         database_url=settings.database_url,
         sim_url=settings.seed_sim_url,

@@ -14,9 +14,9 @@ from chorus.common.kinds import OPEN_SHARE_STATUSES, CampaignStatus, Network, Sh
 from chorus.common.messages import CampaignCreated
 from chorus.common.models import Campaign, LatestMetrics, Share
 from chorus.common.outbox import add_events
+from chorus.gateway.campaign_window import audience_column, audience_out, window_out
 from chorus.gateway.preview_schemas import NetworkPreview, VariantIn
 from chorus.gateway.previews import CampaignContent, previews
-from chorus.gateway.campaign_window import audience_column, audience_out, window_out
 from chorus.gateway.problems import Problem
 from chorus.gateway.schemas import CampaignIn, CampaignOut, NetworkReach, ShareCounts
 from chorus.networks import Image

@@ -24,8 +24,8 @@ from pydantic import (
 
 from chorus.common.kinds import CampaignStatus, Network, ShareStatus
 from chorus.common.text import SafeLine, SafeText
-from chorus.gateway.preview_schemas import PREVIEW_EXAMPLE, NetworkPreview, VariantIn
 from chorus.gateway.campaign_window import Audience, WindowChoice, WindowOut
+from chorus.gateway.preview_schemas import PREVIEW_EXAMPLE, NetworkPreview, VariantIn
 from chorus.networks import publishable
 
 __all__ = [
