@@ -45,7 +45,8 @@ def validate_campaign(body: CampaignIn) -> None:
 
 
 def _fingerprint(body: CampaignIn) -> str:
-    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    # Fields left out (None) are not in it: a request from before they existed keeps its print.
+    return hashlib.sha256(body.model_dump_json(exclude_none=True).encode()).hexdigest()
 
 
 async def create_campaign(
@@ -68,6 +69,7 @@ async def create_campaign(
             networks=[n.value for n in body.networks],
             description=body.description,
             images=[{"url": str(i.url), "alt": i.alt} for i in body.images],
+            utm=body.utm.model_dump() if body.utm else None,
             idempotency_key=idempotency_key,
             request_hash=fingerprint,
         )

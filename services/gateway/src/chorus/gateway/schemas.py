@@ -23,6 +23,7 @@ from pydantic import (
 
 from chorus.common.kinds import CampaignStatus, Network, ShareStatus
 from chorus.common.text import SafeLine, SafeText
+from chorus.gateway.utm_schema import UtmIn
 from chorus.networks import publishable
 
 __all__ = [
@@ -119,6 +120,10 @@ class CampaignIn(_In):
         default_factory=list,
         max_length=4,
         description="Images uploaded with every post, through each network's own upload.",
+    )
+    utm: UtmIn | None = Field(
+        default=None,
+        description="UTM parameters of the tracked links (the defaults when not given).",
     )
 
     @field_validator("networks")
