@@ -23,7 +23,15 @@ from chorus.gateway.problems import (
     problem_response,
 )
 from chorus.gateway.ratelimit import TokenBuckets
-from chorus.gateway.routes import ambassadors, api_keys, campaigns, connections, links, webhooks
+from chorus.gateway.routes import (
+    ambassadors,
+    api_keys,
+    campaigns,
+    connections,
+    links,
+    reach,
+    webhooks,
+)
 from chorus.networks import AppCredentials
 
 __all__ = ["create_app"]
@@ -67,6 +75,7 @@ def create_app(
     app.include_router(connections.router)
     app.include_router(webhooks.router)
     app.include_router(links.router)
+    app.include_router(reach.router)
     _document_problems_as_sent(app)
 
     async def health() -> dict[str, bool]:
