@@ -4,6 +4,8 @@ codes 404, a cancelled campaign's links still working; and the campaign's UTM te
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -16,6 +18,7 @@ from chorus.common.credentials import Keyring
 from chorus.common.db import Database
 from chorus.common.links import link_code
 from tests.factories import Org, share_rows, stage_campaign
+from tests.gateway.conftest import GatewayFactory, client_for
 
 pytestmark = pytest.mark.integration
 
@@ -215,3 +218,22 @@ async def test_a_utm_template_is_stored_with_its_defaults(
         "colleague": "external_id",
     }
     assert stored[uuid.UUID(plain.json()["id"])] is None
+
+
+async def test_many_clicks_at_once_on_one_share_are_all_counted(
+    gateway_app: GatewayFactory,
+    clean_db: Database,
+    org: Org,
+    keyring: Keyring,
+    sim_http: httpx.AsyncClient,
+) -> None:
+    _, share_id, code = await _linked_share(clean_db, org, keyring, sim_http)
+    started = time.perf_counter()
+    async with client_for(gateway_app()) as api:
+        answers = await asyncio.gather(
+            *(api.get(f"/l/{code}", headers=BROWSER) for _ in range(300))
+        )
+    elapsed = time.perf_counter() - started
+    assert [a.status_code for a in answers] == [302] * 300
+    assert await _clicks(clean_db, share_id) == 300
+    print(f"300 concurrent clicks on one share: {elapsed:.2f} s")
