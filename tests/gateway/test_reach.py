@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from chorus.common.credentials import Keyring
 from chorus.common.db import Database
+from chorus.gateway.paging import encode_cursor
 from tests.factories import Org, make_org, share_rows, stage_campaign
 
 pytestmark = pytest.mark.integration
@@ -252,8 +253,9 @@ async def test_the_leaderboard_ranks_and_pages_without_repeats(
     assert by_impressions["items"][0]["external_id"] == names[seeded["sx"].id]
     assert by_impressions["items"][0]["reach"]["impressions"] == 50
 
-    bad = await api.get("/v1/leaderboard", params={"cursor": "nonsense"}, headers=_auth(org))
-    assert bad.status_code == 422
+    for cursor in ("nonsense", encode_cursor([str(2**70), str(uuid.uuid4())])):
+        bad = await api.get("/v1/leaderboard", params={"cursor": cursor}, headers=_auth(org))
+        assert bad.status_code == 422, cursor
     other = await make_org(clean_db, name="other")
     theirs = await api.get("/v1/leaderboard", params=base, headers=_auth(other))
     assert theirs.status_code == 200 and theirs.json()["items"] == []

@@ -133,6 +133,8 @@ def _forecast(row: Any, *, weeks: float, posts_per_week: float | None) -> Foreca
 
 def _after(key: list[str]) -> tuple[int, uuid.UUID]:
     score, ambassador_id = key
+    if not 0 <= int(score) < 2**63:  # scores are bigint sums, never negative
+        raise ValueError(score)
     return int(score), uuid.UUID(ambassador_id)
 
 
