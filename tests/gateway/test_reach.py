@@ -207,6 +207,7 @@ async def test_reach_per_day_its_total_and_the_forecast(
         {"from": "2026-01-01", "to": "2026-12-31"},
         {"from": "2026-11-01"},
         {"from": "yesterday", "to": "2026-11-01"},
+        {"from": "0", "to": "2026-11-01"},
     ],
 )
 async def test_a_bad_range_is_refused(
@@ -253,6 +254,9 @@ async def test_the_leaderboard_ranks_and_pages_without_repeats(
     assert by_impressions["items"][0]["external_id"] == names[seeded["sx"].id]
     assert by_impressions["items"][0]["reach"]["impressions"] == 50
 
+    assert (
+        await api.get("/v1/leaderboard", params={"to": "0"}, headers=_auth(org))
+    ).status_code == 422
     for cursor in ("nonsense", encode_cursor([str(2**70), str(uuid.uuid4())])):
         bad = await api.get("/v1/leaderboard", params={"cursor": cursor}, headers=_auth(org))
         assert bad.status_code == 422, cursor

@@ -3,11 +3,13 @@ formula's forecast, and the colleagues' leaderboard."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import BeforeValidator
 
 from chorus.gateway.auth import OrgId
 from chorus.gateway.deps import SessionsDep
@@ -23,8 +25,17 @@ router = APIRouter(prefix="/v1", tags=["reach"])
 LONGEST_DAYS = 92
 LONGEST_LEADERBOARD_DAYS = 366
 
-First = Annotated[date, Query(alias="from", description="First day (UTC), YYYY-MM-DD.")]
-Last = Annotated[date, Query(description="Last day (UTC), YYYY-MM-DD, included.")]
+
+def _iso_date(value: object) -> object:
+    # Pydantic would also read "0" as a day counted from 1970; the document promises ISO 8601.
+    if not (isinstance(value, str) and re.fullmatch(r"\d{4}-\d\d-\d\d", value)):
+        raise ValueError("a date as YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+First = Annotated[IsoDate, Query(alias="from", description="First day (UTC), YYYY-MM-DD.")]
+Last = Annotated[IsoDate, Query(description="Last day (UTC), YYYY-MM-DD, included.")]
 
 
 @router.get(
@@ -94,10 +105,10 @@ async def get_leaderboard(
     org_id: OrgId,
     sessions: SessionsDep,
     first: Annotated[
-        date | None,
+        IsoDate | None,
         Query(alias="from", description="First day (UTC); by default 29 days before `to`."),
     ] = None,
-    to: Annotated[date | None, Query(description="Last day (UTC), included; today.")] = None,
+    to: Annotated[IsoDate | None, Query(description="Last day (UTC), included; today.")] = None,
     by: Annotated[
         Ranking,
         Query(
