@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -52,6 +53,8 @@ __all__ = [
     "OutboxEvent",
     "RateHold",
     "Share",
+    "ShareClicks",
+    "ShareLink",
     "WebhookDelivery",
     "WebhookEndpoint",
 ]
@@ -333,6 +336,9 @@ class Campaign(Base):
     created_at: Mapped[datetime] = _created()
     completed_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
+    # {"source", "medium", "campaign", "content"} templates for the tracked links' UTM
+    # parameters (chorus.common.links); NULL: the defaults.
+    utm: Mapped[dict[str, Any] | None]
 
 
 class Share(Base):
@@ -383,6 +389,35 @@ class Share(Base):
     # The colleague's own text for this post, posted instead of the campaign's message.
     text_override: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = _created()
+
+
+class ShareLink(Base):
+    """A share's short link code, written when the publisher first renders the share (the code
+    is derived from the share's id: see chorus.common.links)."""
+
+    __tablename__ = "share_links"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    share_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("shares.id", ondelete="CASCADE"), unique=True
+    )
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = _created()
+
+
+class ShareClicks(Base):
+    """Clicks on a share's link, per UTC day, by people (bots filtered out). Who clicked is
+    never stored: no address, no cookie, no user agent."""
+
+    __tablename__ = "share_clicks"
+    __table_args__ = (Index(None, "org_id", "day"),)
+
+    share_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("shares.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    clicks: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class OutboxEvent(Base):

@@ -5,7 +5,9 @@ Built once in `main()` and passed down (never read at import time), so tests pas
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chorus.common.kinds import Network
@@ -15,6 +17,7 @@ __all__ = [
     "BusSettings",
     "CredentialSettings",
     "DatabaseSettings",
+    "LinkSettings",
     "NetworkAccessSettings",
     "NetworkApp",
     "ServiceSettings",
@@ -121,3 +124,27 @@ class WebhookSettings(BaseSettings):
     webhooks_poll_seconds: float = Field(default=1.0, gt=0)
     # The delivery log the API shows: delivered and failed deliveries older than this go.
     webhooks_log_days: int = Field(default=30, ge=1, le=3650)
+
+
+class LinkSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHORUS_", extra="ignore", frozen=True)
+
+    links_base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="The gateway's public address for tracked links: posts carry "
+        "{links_base_url}/l/{code}, one link per share, instead of the campaign's URL. "
+        "Unset: posts carry the campaign's URL and clicks are not counted.",
+    )
+    links_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="The secret the links' codes are derived from (HMAC of the share's id), "
+        "at least 32 characters; required with links_base_url. A share's code is stored when "
+        "first rendered, so changing the key changes only the links of shares not yet posted.",
+    )
+
+    @model_validator(mode="after")
+    def _key_with_links(self) -> Self:
+        if self.links_base_url is not None and len(self.links_key.get_secret_value()) < 32:
+            raise ValueError("links_key (at least 32 characters) is required with links_base_url")
+        return self

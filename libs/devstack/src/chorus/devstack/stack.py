@@ -82,6 +82,7 @@ class Stack:
     bluesky: LocalBluesky | None = None
     bluesky_postgres: LocalPostgres | None = None
     credentials_key: str = field(default_factory=new_key)
+    links_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     # -- servers ---------------------------------------------------------------------------
     def start_servers(self) -> None:
@@ -121,6 +122,9 @@ class Stack:
             # Seeding connects simulator accounts by token: development only.
             "CHORUS_ALLOW_RAW_TOKENS": "true",
             "CHORUS_PUBLIC_URL": f"http://127.0.0.1:{self.gateway_port}",
+            # Posts carry each share's tracked link, served by this gateway.
+            "CHORUS_LINKS_BASE_URL": f"http://127.0.0.1:{self.gateway_port}",
+            "CHORUS_LINKS_KEY": self.links_key,
             # Seeding, the benchmarks and the contract fuzzing send thousands of requests
             # with one API key: development only.
             "CHORUS_RATE_LIMIT_PER_SECOND": "100000",

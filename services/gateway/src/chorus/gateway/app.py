@@ -31,6 +31,8 @@ from chorus.gateway.routes import (
     campaigns,
     connections,
     page_links,
+    links,
+    reach,
     webhooks,
 )
 from chorus.networks import AppCredentials
@@ -79,6 +81,8 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(page_links.router)
     app.include_router(page_router)
+    app.include_router(links.router)
+    app.include_router(reach.router)
     _document_problems_as_sent(app)
 
     async def health() -> dict[str, bool]:

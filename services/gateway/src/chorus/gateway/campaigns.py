@@ -25,8 +25,10 @@ __all__ = ["campaign_report", "create_campaign", "share_counts"]
 
 
 def _fingerprint(body: CampaignIn) -> str:
-    # Without variants, the fingerprint is the one campaigns were stored with before them.
-    exclude = None if body.variants else {"variants"}
+    # Fields added after campaigns were first stored are left out while at their defaults, so
+    # a retry of a request from before them keeps its print.
+    later = {"variants": {}, "window": "now", "audience": "everyone", "utm": None}
+    exclude = {name for name, default in later.items() if getattr(body, name) == default}
     return hashlib.sha256(body.model_dump_json(exclude=exclude).encode()).hexdigest()
 
 
@@ -51,6 +53,7 @@ async def create_campaign(
             description=body.description,
             images=[{"url": str(i.url), "alt": i.alt} for i in body.images],
             variants={n.value: v.model_dump() for n, v in body.variants.items()},
+            utm=body.utm.model_dump() if body.utm else None,
             idempotency_key=idempotency_key,
             request_hash=fingerprint,
             audience=audience_column(body.audience),

@@ -26,6 +26,7 @@ from chorus.common.kinds import CampaignStatus, Network, ShareStatus
 from chorus.common.text import SafeLine, SafeText
 from chorus.gateway.campaign_window import Audience, WindowChoice, WindowOut
 from chorus.gateway.preview_schemas import PREVIEW_EXAMPLE, NetworkPreview, VariantIn
+from chorus.gateway.utm_schema import UtmIn
 from chorus.networks import publishable
 
 __all__ = [
@@ -141,6 +142,10 @@ class CampaignIn(_In):
         description="A network's own text, posted there instead of `message`; only for "
         "networks in `networks`. Checked against that network's limits like `message`.",
         examples=[{"x": {"message": "Out now: what it means for you."}}],
+    )
+    utm: UtmIn | None = Field(
+        default=None,
+        description="UTM parameters of the tracked links (the defaults when not given).",
     )
 
     @field_validator("networks")

@@ -18,6 +18,7 @@ from chorus.common.tracing import start_tracing
 from chorus.common.worker import serve_worker
 from chorus.networks import app_for, spec_for
 from chorus.publisher.handlers import PublisherHandlers
+from chorus.publisher.links import TrackedLinks
 from chorus.publisher.media import ImageFetcher
 from chorus.publisher.settings import PublisherSettings
 
@@ -37,6 +38,7 @@ async def serve(settings: PublisherSettings, keyring: Keyring, stop: asyncio.Eve
         attempt_deadline=timedelta(seconds=settings.attempt_deadline_seconds),
         images=ImageFetcher(http, max_bytes=spec.max_image_bytes),
         longest_rate_wait=timedelta(seconds=settings.longest_rate_wait_seconds),
+        links=_links(settings),
     )
     consumer = Consumer(
         bus=bus,
@@ -56,6 +58,13 @@ async def serve(settings: PublisherSettings, keyring: Keyring, stop: asyncio.Eve
         stop=stop,
         closers=[http.aclose],
     )
+
+
+def _links(settings: PublisherSettings) -> TrackedLinks | None:
+    if settings.links_base_url is None:
+        return None
+    key = settings.links_key.get_secret_value().encode()
+    return TrackedLinks(base_url=settings.links_base_url, key=key)
 
 
 def main() -> None:

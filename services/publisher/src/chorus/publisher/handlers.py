@@ -40,6 +40,7 @@ from chorus.common.telemetry import SHARES_OUTCOMES
 from chorus.common.tracing import current_traceparent, span
 from chorus.networks import NetworkClient, NetworkSpec
 from chorus.publisher.attempt import AccountHooks, Attempts, Renew
+from chorus.publisher.links import TrackedLinks
 from chorus.publisher.media import ImageFetcher
 
 __all__ = ["PublisherHandlers"]
@@ -71,8 +72,11 @@ class PublisherHandlers:
         attempt_deadline: timedelta,
         images: ImageFetcher,
         longest_rate_wait: timedelta = MAX_RATE_WAIT,
+        links: TrackedLinks | None = None,
     ) -> None:
+        """`links` None: posts carry the campaign's URL, untracked."""
         self.db = db
+        self._links = links
         self.keyring = keyring
         # Refreshes under way, kept alive past a cancelled attempt (see `_refresh`).
         self._refreshing: set[asyncio.Task[Credentials]] = set()
@@ -134,7 +138,10 @@ class PublisherHandlers:
         self, requests: Sequence[tuple[uuid.UUID, uuid.UUID]]
     ) -> list[ClaimedShare | None]:
         async with self.db.engine.begin() as session:
-            return await claim_many(session=session, requests=requests, lease=self.claim_lease)
+            claimed = await claim_many(session=session, requests=requests, lease=self.claim_lease)
+            if self._links is None:
+                return claimed
+            return await self._links.apply(session=session, shares=claimed)
 
     async def _still_wanted(self, claims: Sequence[Claim]) -> list[str | None]:
         async with self.db.engine.begin() as session:

@@ -5,13 +5,13 @@ from typing import Self
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from chorus.common.kinds import Network
-from chorus.common.settings import ServiceSettings
+from chorus.common.settings import LinkSettings, ServiceSettings
 from chorus.networks import publishable
 
 __all__ = ["PublisherSettings"]
 
 
-class PublisherSettings(ServiceSettings):
+class PublisherSettings(ServiceSettings, LinkSettings):
     model_config = ServiceSettings.model_config | {"populate_by_name": True}
 
     # NETWORK=mastodon, as the deployment sets it; CHORUS_NETWORK works too.
