@@ -30,8 +30,8 @@ from chorus.gateway.routes import (
     api_keys,
     campaigns,
     connections,
-    page_links,
     links,
+    page_links,
     reach,
     webhooks,
 )

@@ -3,7 +3,7 @@ revokes every page link issued before it, and when an account's consent runs out
 network limits it (LinkedIn: a year after it was granted).
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0011
 Create Date: 2026-11-27 20:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0008"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

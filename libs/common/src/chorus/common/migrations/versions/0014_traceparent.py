@@ -3,7 +3,7 @@ it as the message's header) and with each campaign (each share the releaser send
 carries it). NULL while tracing is off.
 
 Revision ID: 0014
-Revises: 0008
+Revises: 0013
 Create Date: 2026-11-27 20:15:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | None = "0008"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
