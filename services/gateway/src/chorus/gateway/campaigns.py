@@ -27,7 +27,12 @@ __all__ = ["campaign_report", "create_campaign", "share_counts"]
 def _fingerprint(body: CampaignIn) -> str:
     # Fields added after campaigns were first stored are left out while at their defaults, so
     # a retry of a request from before them keeps its print.
-    later: dict[str, object] = {"variants": {}, "window": "now", "audience": "everyone", "utm": None}
+    later: dict[str, object] = {
+        "variants": {},
+        "window": "now",
+        "audience": "everyone",
+        "utm": None,
+    }
     exclude = {name for name, default in later.items() if getattr(body, name) == default}
     return hashlib.sha256(body.model_dump_json(exclude=exclude).encode()).hexdigest()
 
