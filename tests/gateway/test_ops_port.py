@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from chorus.common.credentials import new_key
+from chorus.common.settings import BusSettings
 from chorus.devstack.processes import free_port, spawn, stop_process, wait_until
 from tests.conftest import Servers
 
@@ -20,7 +21,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def gateway(servers: Servers, tmp_path: Path) -> Iterator[tuple[str, str]]:
+def gateway(
+    servers: Servers, bus_settings: BusSettings, tmp_path: Path
+) -> Iterator[tuple[str, str]]:
     """(public URL, ops URL) of a running gateway."""
     port, ops_port = free_port(), free_port()
     log = tmp_path / "gateway.log"
@@ -31,6 +34,9 @@ def gateway(servers: Servers, tmp_path: Path) -> Iterator[tuple[str, str]]:
             **os.environ,
             "CHORUS_DATABASE_URL": servers.database_url,
             "CHORUS_AMQP_URL": servers.amqp_url,
+            # It declares the queues on the tests' broker: with the tests' delivery limit, or
+            # every later test's declaration would be refused as inequivalent.
+            "CHORUS_DELIVERY_LIMIT": str(bus_settings.delivery_limit),
             "CHORUS_CREDENTIALS_KEY": new_key(),
             "CHORUS_PORT": str(port),
             "CHORUS_OPS_PORT": str(ops_port),
