@@ -33,7 +33,7 @@ def test_compose_file_is_valid_and_has_the_whole_stack() -> None:
     assert compose, "docker-compose (Debian package) is installed by `make test`"
     result = subprocess.run(
         [compose, "-f", str(ROOT / "docker-compose.yml"), "config"],
-        env={**os.environ, "CHORUS_CREDENTIALS_KEY": "test-key"},
+        env={**os.environ, "CHORUS_CREDENTIALS_KEY": "test-key", "CHORUS_LINKS_KEY": "k" * 32},
         capture_output=True,
         text=True,
         check=False,
@@ -167,6 +167,7 @@ def _mounts(service: dict[str, Any]) -> dict[str, str]:
 
 def test_compose_refuses_to_start_without_a_credentials_key() -> None:
     env = {k: v for k, v in os.environ.items() if k != "CHORUS_CREDENTIALS_KEY"}
+    env["CHORUS_LINKS_KEY"] = "k" * 32
     result = subprocess.run(
         ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
         env=env,
