@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from fastapi import FastAPI
 from sqlalchemy import select, text
 
@@ -323,9 +324,11 @@ async def test_rate_limit_waits_are_bounded(
     request = await _queued_share(clean_db, org, keyring, sim_http)
     await _set(clean_db, request.share_id, "rate_waits = :n", n=MAX_RATE_WAITS)
     await sim_http.post("/_sim/faults", json={"next": ["429"]})
+    before = _failures("rate_limited")
     await handlers.share_requested(request)
     share = await _share(clean_db, request)
     assert share.status == "failed" and "rate limit" in share.reason
+    assert _failures("rate_limited") == before + 1  # the dashboards' "failed by kind"
 
 
 async def test_5xx_retries_later_and_fails_after_the_last_attempt(
@@ -337,6 +340,7 @@ async def test_5xx_retries_later_and_fails_after_the_last_attempt(
 ) -> None:
     request = await _queued_share(clean_db, org, keyring, sim_http)
     await sim_http.post("/_sim/faults", json={"next": ["500"] * PUBLISH_ATTEMPTS})
+    before = _failures("exhausted")
     for attempt in range(1, PUBLISH_ATTEMPTS + 1):
         await _make_ready(clean_db, request)
         await handlers.share_requested(request)
@@ -344,6 +348,12 @@ async def test_5xx_retries_later_and_fails_after_the_last_attempt(
         assert share.attempts == attempt
     assert share.status == "failed" and "gave up after" in share.reason
     assert await _events(clean_db) == ["ShareFailed", "CampaignCompleted"]
+    assert _failures("exhausted") == before + 1
+
+
+def _failures(kind: str) -> float:
+    labels = {"network": "mastodon", "kind": kind}
+    return REGISTRY.get_sample_value("chorus_share_failures_total", labels) or 0.0
 
 
 async def test_an_ambiguous_timeout_waits_for_the_first_request_before_any_retry(

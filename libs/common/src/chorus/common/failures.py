@@ -24,6 +24,7 @@ from datetime import datetime
 
 __all__ = [
     "AuthorizationFailure",
+    "FailureKind",
     "MessageRejected",
     "PermanentFailure",
     "RateLimited",
@@ -32,6 +33,22 @@ __all__ = [
     "TokenExpired",
     "TransientFailure",
 ]
+
+
+class FailureKind(enum.StrEnum):
+    """Why a share ended failed, as a bounded label for Prometheus and the dashboards (the
+    share's own `reason` keeps the network's words)."""
+
+    # The account's authorisation is gone: the colleague must connect it again.
+    AUTHORISATION = "authorisation"
+    # The network refused the post itself; trying again would be refused again.
+    PERMANENT = "permanent"
+    # Transient errors until no attempt was left.
+    EXHAUSTED = "exhausted"
+    # The network kept saying "wait" past the waits a share may spend.
+    RATE_LIMITED = "rate_limited"
+    # Our own side: stored credentials that the key ring cannot open.
+    CREDENTIALS = "credentials"
 
 
 class TransientFailure(Exception):

@@ -16,6 +16,7 @@ __all__ = [
     "QUEUE_CONSUMERS",
     "QUEUE_MESSAGES",
     "REACH_GAUGE",
+    "SHARES_FAILED",
     "SHARES_OUTCOMES",
     "SHARES_RELEASED",
     "WEBHOOK_ATTEMPTS",
@@ -34,6 +35,12 @@ SHARES_OUTCOMES = Counter(
     "chorus_share_outcomes_total",
     "What publishing attempts ended in (published, failed, delayed, retried).",
     ["network", "outcome"],
+)
+SHARES_FAILED = Counter(
+    "chorus_share_failures_total",
+    "Shares that ended failed, by network and kind (chorus.common.failures.FailureKind: "
+    "authorisation, permanent, exhausted, rate_limited, credentials).",
+    ["network", "kind"],
 )
 NETWORK_REQUEST_SECONDS = Histogram(
     "chorus_network_request_seconds",

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from chorus.common.credentials import Credentials, InvalidCredentialsKey, Keyring
 from chorus.common.failures import (
     AuthorizationFailure,
+    FailureKind,
     PermanentFailure,
     RateLimited,
     RateScope,
@@ -126,6 +127,7 @@ class Attempts:
                 "the account must be connected again: "
                 f"{share.account_status_reason or 'the network refused its authorisation'}",
                 spent=0,
+                kind=FailureKind.AUTHORISATION,
             )
         if not share.account_connected:
             return Cancelled(claim, "consent withdrawn: the account was disconnected")
@@ -145,7 +147,12 @@ class Attempts:
             credentials = self.keyring.open(share.sealed_credentials)
         except InvalidCredentialsKey:
             log.error("credentials of account %s cannot be opened", claim.account_id)
-            return Failed(claim, "stored credentials cannot be opened (was the key changed?)", 0)
+            return Failed(
+                claim,
+                "stored credentials cannot be opened (was the key changed?)",
+                spent=0,
+                kind=FailureKind.CREDENTIALS,
+            )
         held = share.held
         if held is not None:
             # Another replica (or an earlier attempt) was told to wait: no call is made.
@@ -171,7 +178,12 @@ class Attempts:
             return self._retry_later(share, exc.reason, ambiguous=exc.ambiguous)
         except AuthorizationFailure as exc:
             await self._needs_reauth(claim.account_id, exc.reason)
-            return Failed(claim, f"the account must be connected again: {exc.reason}", spent=1)
+            return Failed(
+                claim,
+                f"the account must be connected again: {exc.reason}",
+                spent=1,
+                kind=FailureKind.AUTHORISATION,
+            )
         except PermanentFailure as exc:
             return Failed(claim, exc.reason, spent=1)
         except TimeoutError:
@@ -277,7 +289,12 @@ class Attempts:
     def _retry_later(self, share: ClaimedShare, reason: str, ambiguous: bool) -> Outcome:
         attempt = share.attempts + 1
         if attempt >= PUBLISH_ATTEMPTS:
-            return Failed(share.claim, f"gave up after {attempt} attempts: {reason}", spent=1)
+            return Failed(
+                share.claim,
+                f"gave up after {attempt} attempts: {reason}",
+                spent=1,
+                kind=FailureKind.EXHAUSTED,
+            )
         wait = backoff(attempt)
         if ambiguous:
             # The first request may still be under way at the network: let it finish first.
@@ -290,6 +307,7 @@ class Attempts:
                 share.claim,
                 f"gave up after waiting on the rate limit {share.rate_waits} times: {exc.reason}",
                 spent=0,
+                kind=FailureKind.RATE_LIMITED,
             )
         now = datetime.now(UTC)
         until = clamp_rate_wait(exc.until, now=now, longest=self._longest_rate_wait)

@@ -36,7 +36,7 @@ from chorus.common.shares import (
     record_outcomes,
     still_wanted,
 )
-from chorus.common.telemetry import SHARES_OUTCOMES
+from chorus.common.telemetry import SHARES_FAILED, SHARES_OUTCOMES
 from chorus.common.tracing import current_traceparent, span
 from chorus.networks import NetworkClient, NetworkSpec
 from chorus.publisher.attempt import AccountHooks, Attempts, Renew
@@ -175,3 +175,5 @@ class PublisherHandlers:
             recorded = await self._outcomes.submit((outcome, current_traceparent()))
         if recorded:
             SHARES_OUTCOMES.labels(self.network.value, label).inc()
+            if isinstance(outcome, Failed):
+                SHARES_FAILED.labels(self.network.value, outcome.kind.value).inc()

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import text
 
 from chorus.common.db import Executor
+from chorus.common.failures import FailureKind
 from chorus.common.messages import Observation, ShareFailed, SharePublished
 from chorus.common.outbox import add_events
 from chorus.common.shares.claims import Claim
@@ -46,6 +47,7 @@ class Failed:
     reason: str
     # Network attempts this outcome spent (0 when no request left, e.g. unreadable credentials).
     spent: int
+    kind: FailureKind = FailureKind.PERMANENT
 
 
 @dataclass(frozen=True, slots=True)
