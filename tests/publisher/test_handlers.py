@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client import REGISTRY
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 from sqlalchemy import select, text
 
 from chorus.common.credentials import Credentials, Keyring, erase_credentials, new_key

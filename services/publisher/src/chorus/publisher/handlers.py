@@ -31,6 +31,7 @@ from chorus.common.retry import MAX_RATE_WAIT
 from chorus.common.shares import (
     Claim,
     ClaimedShare,
+    Failed,
     Outcome,
     claim_many,
     record_outcomes,
