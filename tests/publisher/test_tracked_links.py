@@ -109,6 +109,28 @@ async def test_the_stored_code_wins_over_a_new_key(
     assert url_second == f"{BASE}/l/{link_code(b'n' * 32, second.id)}"
 
 
+async def test_a_share_attempted_before_links_were_on_keeps_the_campaigns_url(
+    clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient
+) -> None:
+    """Its earlier attempt may have posted with the campaign's URL: the retry's look-up must
+    match that, so no link is given now, or a network without idempotency gets it twice."""
+    campaign_id = await stage_campaign(clean_db, org=org, keyring=keyring, sim=sim_http, count=1)
+    [share] = await share_rows(clean_db, campaign_id)
+    async with clean_db.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE shares SET status = 'queued', planned_at = now() WHERE id = :id"),
+            {"id": share.id},
+        )
+        [untracked] = await claim_many(
+            session=conn, requests=[(share.id, org.id)], lease=timedelta(0)
+        )
+    assert untracked is not None
+    async with clean_db.engine.begin() as conn:
+        url = await _claimed(conn, share.id, org, TrackedLinks(base_url=BASE, key=KEY))
+    assert url == untracked.url and not url.startswith(BASE)
+    assert await _rows(clean_db, "SELECT code FROM share_links") == []
+
+
 async def _claimed(conn: Any, share_id: Any, org: Org, links: TrackedLinks) -> str:
     await conn.execute(
         text("UPDATE shares SET status = 'queued', planned_at = now() WHERE id = :id"),

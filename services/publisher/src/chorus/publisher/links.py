@@ -51,14 +51,19 @@ class TrackedLinks:
         if not claimed:
             return list(shares)
         ids = [s.claim.share_id for s in claimed]
-        await session.execute(
-            _STORE,
-            {
-                "codes": [link_code(self._key, i) for i in ids],
-                "ids": ids,
-                "orgs": [s.claim.org_id for s in claimed],
-            },
-        )
+        # A code is given at a share's first attempt only. One attempted before without a code
+        # (links were off then) keeps the campaign's URL: its earlier post, if it exists, carries
+        # that URL, and the look-up before a retry must match it, or the post goes out twice.
+        first = [s for s in claimed if not s.attempted_before]
+        if first:
+            await session.execute(
+                _STORE,
+                {
+                    "codes": [link_code(self._key, s.claim.share_id) for s in first],
+                    "ids": [s.claim.share_id for s in first],
+                    "orgs": [s.claim.org_id for s in first],
+                },
+            )
         codes: dict[uuid.UUID, str] = {
             row.share_id: row.code for row in await session.execute(_READ, {"ids": ids})
         }
