@@ -14,7 +14,7 @@ from chorus.common.bus import Bus
 from chorus.common.credentials import Keyring
 from chorus.common.db import Database
 from chorus.common.models import Ambassador, Campaign, Share
-from chorus.common.shares import claim_many
+from chorus.common.shares import Reviewed, claim_many, edit_share, follow_mode, skip_share
 from chorus.scheduler.releaser import Releaser
 from tests.conftest import Servers
 from tests.factories import Org, make_campaign, make_colleague_account, make_share
@@ -161,3 +161,46 @@ async def test_the_claim_carries_the_colleagues_own_text(
             lease=timedelta(minutes=1),
         )
     assert [c.message if c else None for c in claims] == ["My words", "Campaign text"]
+
+
+async def test_a_share_already_tried_is_past_the_colleagues_say(
+    clean_db: Database, org: Org, keyring: Keyring
+) -> None:
+    """A planned share waiting for its retry may already be posted (the answer never came):
+    editing it would change the words its look-up matches, so edit, skip and a switch to
+    review leave it alone; one never tried is still the colleague's to change."""
+    ambassador = await _ambassador(clean_db, org)
+    account = await make_colleague_account(
+        clean_db, org=org, keyring=keyring, ambassador_id=ambassador, network="x"
+    )
+    later = datetime.now(UTC) + timedelta(hours=1)
+    shares = []
+    for _ in range(2):
+        campaign = await make_campaign(clean_db, org=org, networks=("x",))
+        shares.append(
+            await make_share(
+                clean_db,
+                org=org,
+                campaign_id=campaign,
+                account_id=account,
+                network="x",
+                status="planned",
+                planned_at=later,
+            )
+        )
+    tried, fresh = shares
+    async with clean_db.sessions.begin() as session:
+        await session.execute(
+            update(Share).where(Share.id == tried).values(first_attempt_at=datetime.now(UTC))
+        )
+    who = {"org_id": org.id, "ambassador_id": ambassador}
+    async with clean_db.sessions.begin() as session:
+        for share in (tried, fresh):
+            edited = await edit_share(session=session, share_id=share, text_override="mine", **who)
+            assert edited is (Reviewed.TOO_LATE if share == tried else Reviewed.DONE)
+        assert await skip_share(session=session, share_id=tried, **who) is Reviewed.TOO_LATE
+        await follow_mode(session=session, org_id=org.id, account_id=account, mode="review")
+    async with clean_db.sessions() as session:
+        rows = {s.id: s for s in await session.scalars(select(Share))}
+    assert (rows[tried].status, rows[tried].text_override) == ("planned", None)
+    assert (rows[fresh].status, rows[fresh].text_override) == ("awaiting_review", "mine")

@@ -49,6 +49,12 @@ _MINE = """
     AND s.account_id IN (SELECT id FROM accounts WHERE org_id = :org_id
                          AND ambassador_id = :ambassador_id)
 """
+# A planned share may be one waiting for its next attempt, after an answer that never came:
+# its post may exist. Editing it would change the words the look-up before the retry matches
+# (a second post), and skipping or holding it for review would hide a post that may be out. So
+# the colleague's say covers only shares never tried; the others are past it (too late).
+_NOT_TRIED = "s.first_attempt_at IS NULL"
+
 _APPROVE = text(
     f"""
     UPDATE shares s SET status = 'planned', updated_at = now()
@@ -59,14 +65,14 @@ _APPROVE = text(
 _SKIP = text(
     f"""
     UPDATE shares s SET status = 'skipped', reason = :reason, updated_at = now()
-    WHERE {_MINE} AND s.status IN ('awaiting_review', 'planned')
+    WHERE {_MINE} AND s.status IN ('awaiting_review', 'planned') AND {_NOT_TRIED}
     RETURNING s.campaign_id
     """
 )
 _EDIT = text(
     f"""
     UPDATE shares s SET text_override = :text, updated_at = now()
-    WHERE {_MINE} AND s.status IN ('awaiting_review', 'planned')
+    WHERE {_MINE} AND s.status IN ('awaiting_review', 'planned') AND {_NOT_TRIED}
     RETURNING s.id
     """
 )
@@ -118,9 +124,10 @@ async def edit_share(
 
 
 _FOLLOW = text(
-    """
-    UPDATE shares SET status = :to, updated_at = now()
-    WHERE account_id = :account_id AND org_id = :org_id AND status = :from
+    f"""
+    UPDATE shares s SET status = :to, updated_at = now()
+    WHERE s.account_id = :account_id AND s.org_id = :org_id AND s.status = :from
+      AND {_NOT_TRIED}
     """
 )
 
