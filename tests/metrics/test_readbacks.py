@@ -214,10 +214,12 @@ async def test_an_unexpected_error_in_one_read_stops_no_other(
     broken_token = _token_of(keyring, sealed)
 
     class Exploding(MastodonClient):
-        async def read_counts(self, *, account, remote_ids):  # type: ignore[no-untyped-def]
+        async def read_counts(self, *, account, remote_ids, budgets=None):  # type: ignore[no-untyped-def]
             if account.token == broken_token:
                 raise RuntimeError("a bug in one read")
-            return await super().read_counts(account=account, remote_ids=remote_ids)
+            return await super().read_counts(
+                account=account, remote_ids=remote_ids, budgets=budgets
+            )
 
     collector = _collector(clean_db, sim_net, keyring)
     collector._clients = {Network.MASTODON: Exploding(sim_net)}

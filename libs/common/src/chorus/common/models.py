@@ -52,6 +52,7 @@ __all__ = [
     "Organisation",
     "OutboxEvent",
     "RateHold",
+    "ReadPace",
     "Share",
     "ShareClicks",
     "ShareLink",
@@ -233,10 +234,23 @@ class RateHold(Base):
     __tablename__ = "rate_holds"
 
     network: Mapped[str] = mapped_column(String(16), primary_key=True)
-    # "account:<uuid>" or "app".
-    scope_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # "account:<uuid>" or "app" (posting, and reads where they share its budget), or a read
+    # budget of its own: "read:account:<uuid>", "read:server:<host>", "read:app".
+    scope_key: Mapped[str] = mapped_column(String(300), primary_key=True)
     until: Mapped[datetime]
     reason: Mapped[str] = mapped_column(Text)
+
+
+class ReadPace(Base):
+    """The metrics collector's reads in the current window of one read budget (network and
+    scope key, as in `rate_holds`): every replica counts here before it reads."""
+
+    __tablename__ = "read_paces"
+
+    network: Mapped[str] = mapped_column(String(16), primary_key=True)
+    scope_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    window_start: Mapped[datetime]
+    used: Mapped[int]
 
 
 class OAuthFlow(Base):

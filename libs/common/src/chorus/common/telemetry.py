@@ -16,6 +16,8 @@ __all__ = [
     "QUEUE_CONSUMERS",
     "QUEUE_MESSAGES",
     "REACH_GAUGE",
+    "READBACKS_DEFERRED",
+    "READ_RATE_LIMITS",
     "SHARES_FAILED",
     "SHARES_OUTCOMES",
     "SHARES_RELEASED",
@@ -40,6 +42,20 @@ SHARES_FAILED = Counter(
     "chorus_share_failures_total",
     "Shares that ended failed, by network and kind (chorus.common.failures.FailureKind: "
     "authorisation, permanent, exhausted, rate_limited, credentials).",
+    ["network", "kind"],
+)
+READ_RATE_LIMITS = Counter(
+    "chorus_read_rate_limits_total",
+    "Read-backs the network told to wait, by network and kind: rate_limited (a 429 or a "
+    "throttling error on a read), budget_spent (the read's answer said its budget is gone). "
+    "Each one holds that network's reads on one scope until its reset.",
+    ["network", "kind"],
+)
+READBACKS_DEFERRED = Counter(
+    "chorus_readbacks_deferred_total",
+    "Read-backs put off without calling the network and without spending an attempt, by "
+    "network and kind: held (a rate hold on their scope), paced (the read budget's window "
+    "was used up by the collector's own reads).",
     ["network", "kind"],
 )
 NETWORK_REQUEST_SECONDS = Histogram(

@@ -22,6 +22,7 @@ from chorus.networks.base import (
     PostResult,
     RateBudget,
     ReadbackScope,
+    ReadBudget,
     RenderedPost,
 )
 from chorus.networks.registry import app_for, publishable, spec_for, specs
@@ -41,6 +42,7 @@ __all__ = [
     "PostCounts",
     "PostResult",
     "RateBudget",
+    "ReadBudget",
     "ReadbackScope",
     "RenderedPost",
     "app_for",

@@ -15,6 +15,7 @@ from chorus.common.credentials import Credentials
 from chorus.common.failures import RateScope
 from chorus.common.http import NetworkHttp
 from chorus.common.kinds import Network
+from chorus.common.ratelimits import BudgetScope
 
 __all__ = [
     "AccountAccess",
@@ -32,6 +33,7 @@ __all__ = [
     "PostCounts",
     "PostResult",
     "RateBudget",
+    "ReadBudget",
     "ReadbackScope",
     "RenderedPost",
 ]
@@ -134,6 +136,22 @@ class RateBudget:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadBudget:
+    """How a network limits the reads a read-back makes, as its documentation says: whose
+    budget they spend (`scope`), whether posts spend the same one, and how many requests per
+    window Chorus lets its collector make (None where the network publishes no number: then
+    only its 429s and headers pace the reads)."""
+
+    scope: BudgetScope
+    shared_with_posting: bool
+    requests: int | None = None
+    window: timedelta = timedelta(minutes=15)
+    # Requests a read-back of `posts` posts by `authors` accounts costs at most (counts in
+    # batches, and the followers of authors the counts did not carry).
+    cost: Callable[[int, int], int] = field(default=lambda posts, authors: posts + authors)
+
+
+@dataclass(frozen=True, slots=True)
 class PostCounts:
     """Counts read back for one post. None means "this network does not report it", not zero.
 
@@ -217,10 +235,15 @@ class NetworkClient(Protocol):
         ...
 
     async def read_counts(
-        self, *, account: AccountAccess, remote_ids: Sequence[str]
+        self,
+        *,
+        account: AccountAccess,
+        remote_ids: Sequence[str],
+        budgets: list[RateBudget] | None = None,
     ) -> dict[str, PostCounts]:
         """Counts for the posts that still exist, in as few requests as the network allows;
-        missing ids are left out."""
+        missing ids are left out. Where `budgets` is given, every budget the network's answers
+        reported is added to it (the collector holds a spent one)."""
         ...
 
     async def read_followers(self, *, account: AccountAccess) -> int | None:
@@ -322,3 +345,5 @@ class NetworkSpec:
     # How long a colleague's consent to post on this network lasts before it must be given
     # again (LinkedIn's terms: a year); None where the network sets no limit.
     consent_lifetime: timedelta | None = None
+    # How the network limits read-backs (None: no limit known; only its 429s hold reads).
+    read_budget: ReadBudget | None = None

@@ -5,6 +5,10 @@ organisation, so one organisation's token never reads another's posts.
 One bad read never stops the others: each group succeeds or fails on its own, a share is read
 once however many of its read-backs fell due together (after an outage), and anything
 unexpected puts only that group back for later, counting towards its attempts.
+
+Reads stay within each network's read budget (`chorus.metrics.budgets`): a group whose every
+token is held is not read, a read that would overspend the budget's window waits for the next
+one, and a 429 holds its scope for every replica. Waiting on a budget never spends an attempt.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import text
 
@@ -23,11 +26,21 @@ from chorus.common.credentials import InvalidCredentialsKey, Keyring
 from chorus.common.db import Database
 from chorus.common.failures import PermanentFailure, RateLimited, TransientFailure
 from chorus.common.kinds import Network
+from chorus.common.ratelimits import ReadScopeOf
 from chorus.common.retry import backoff
 from chorus.common.telemetry import NETWORK_REQUEST_SECONDS
 from chorus.common.wakeup import Wakeup, wait_for_work
+from chorus.metrics.budgets import Deferred, ReadBudgets, deferred, host_of
 from chorus.metrics.samples import store_samples
-from chorus.networks import AccountAccess, NetworkClient, PostCounts, ReadbackScope, specs
+from chorus.networks import (
+    AccountAccess,
+    NetworkClient,
+    PostCounts,
+    RateBudget,
+    ReadbackScope,
+    ReadBudget,
+    specs,
+)
 
 __all__ = ["Collector"]
 
@@ -55,6 +68,8 @@ _DONE = text("UPDATE metric_readbacks SET done_at = now() WHERE id = ANY(:ids)")
 _LATER = text(
     "UPDATE metric_readbacks SET attempts = attempts + 1, due_at = :due WHERE id = ANY(:ids)"
 )
+# A budget's wait: the read-backs move, their attempts stay.
+_WAIT = text("UPDATE metric_readbacks SET due_at = :due WHERE id = ANY(:ids)")
 _PRUNE_DONE = text("DELETE FROM metric_readbacks WHERE done_at < now() - CAST(:keep AS interval)")
 _PRUNE_SAMPLES = text("DELETE FROM metric_samples WHERE taken_at < now() - CAST(:keep AS interval)")
 
@@ -78,6 +93,25 @@ class _Result:
     done: list[int]
     later: list[int]
     attempts: int = 0
+    waiting: Deferred | None = None
+
+
+@dataclass(frozen=True)
+class _Token:
+    """One account's token, and the read budget reading with it spends."""
+
+    access: AccountAccess
+    scope: ReadScopeOf
+
+
+class _HeldBy(Exception):
+    """A read with another account's token than the group's (its followers) was told to
+    wait: that account's scope is the one to hold."""
+
+    def __init__(self, scope: ReadScopeOf, cause: RateLimited) -> None:
+        super().__init__(cause.reason)
+        self.scope = scope
+        self.cause = cause
 
 
 class Collector:
@@ -93,6 +127,7 @@ class Collector:
         poll_seconds: float,
         keep_done: timedelta = timedelta(days=1),
         keep_samples: timedelta = timedelta(days=400),
+        read_budgets: Mapping[Network, ReadBudget | None] | None = None,
     ) -> None:
         self._db = db
         self._clients = clients
@@ -103,6 +138,13 @@ class Collector:
         self._poll_seconds = poll_seconds
         self._keep_done = keep_done
         self._keep_samples = keep_samples
+        # The networks' own declared budgets unless a test (or an operator) says otherwise.
+        self._budgets = ReadBudgets(
+            db=db,
+            budgets=read_budgets
+            if read_budgets is not None
+            else {n: s.read_budget for n, s in specs().items()},
+        )
 
     async def collect_once(self) -> int:
         """Do one batch of due read-backs; returns how many were due."""
@@ -111,8 +153,11 @@ class Collector:
             if not rows:
                 return 0
             groups = _grouped(rows)
+            held = await self._budgets.held(
+                session, [t.scope for g in groups for t in self._tokens(g.network, g.rows)]
+            )
             results = await asyncio.gather(
-                *(self._read_group(g) for g in groups), return_exceptions=True
+                *(self._read_group(g, held) for g in groups), return_exceptions=True
             )
             taken_at = datetime.now(UTC)
             samples: list[dict[str, Any]] = []
@@ -132,6 +177,9 @@ class Collector:
                 if result.later:
                     due = datetime.now(UTC) + backoff(result.attempts + 1, base=30.0, cap=3600.0)
                     await session.execute(_LATER, {"ids": result.later, "due": due})
+                if result.waiting is not None:
+                    ids = [r.id for r in group.rows]
+                    await session.execute(_WAIT, {"ids": ids, "due": result.waiting.until})
             await store_samples(session, samples)
             if done:
                 await session.execute(_DONE, {"ids": done})
@@ -146,9 +194,10 @@ class Collector:
             return _Result(samples=[], done=ids, later=[])
         return _Result(samples=[], done=[], later=ids, attempts=attempts)
 
-    def _accesses(self, rows: Sequence[Any]) -> list[AccountAccess]:
-        """Credentials of connected accounts among `rows`, the posts' own first."""
-        accesses: list[AccountAccess] = []
+    def _tokens(self, network: Network, rows: Sequence[Any]) -> list[_Token]:
+        """Credentials of connected accounts among `rows`, the posts' own first, each with
+        the read budget it spends."""
+        tokens: list[_Token] = []
         seen: set[Any] = set()
         for row in rows:
             if not row.connected or row.account_id in seen:
@@ -159,48 +208,87 @@ class Collector:
             except InvalidCredentialsKey:
                 log.error("credentials of account %s cannot be opened", row.account_id)
                 continue
-            accesses.append(
-                AccountAccess(
-                    base_url=row.base_url,
-                    credentials=credentials,
-                    handle=row.handle,
-                    remote_account_id=row.remote_account_id,
-                )
+            access = AccountAccess(
+                base_url=row.base_url,
+                credentials=credentials,
+                handle=row.handle,
+                remote_account_id=row.remote_account_id,
             )
-            if len(accesses) == TOKENS_PER_GROUP:
-                break
-        return accesses
+            tokens.append(
+                _Token(access, self._budgets.scope(network, row.account_id, row.base_url))
+            )
+        return tokens
 
-    async def _read_group(self, group: _Group) -> _Result:
+    async def _read_group(
+        self, group: _Group, held: Mapping[ReadScopeOf, tuple[datetime, str]]
+    ) -> _Result:
         client = self._clients.get(group.network)
         shares = group.shares()
         # Consent withdrawn: that colleague is no longer measured.
         live = [r for r in shares.values() if r.connected]
-        accesses = self._accesses(live)
-        if client is None or not accesses:
+        tokens = self._tokens(group.network, live)
+        if client is None or not tokens:
             return _Result(samples=[], done=[r.id for r in group.rows], later=[])
+        free = [t for t in tokens if t.scope not in held][:TOKENS_PER_GROUP]
+        if not free:
+            # Every token is held: nothing is asked of the network before the first hold ends.
+            until, why = min(held[t.scope] for t in tokens)
+            deferred(group.network, "held", len(group.rows))
+            return self._waiting(group, Deferred(until, why))
+        authors = len({r.account_id for r in live})
+        paced: list[Deferred] = []
         failure: Exception | None = None
-        for access in accesses:
+        for token in free:
+            wait = await self._budgets.take(token.scope, posts=len(live), authors=authors)
+            if wait is not None:
+                paced.append(wait)
+                continue
+            heard: list[RateBudget] = []
             try:
                 with NETWORK_REQUEST_SECONDS.labels(group.network.value, "read").time():
                     counts = await client.read_counts(
-                        account=access, remote_ids=[r.remote_id for r in live]
+                        account=token.access, remote_ids=[r.remote_id for r in live], budgets=heard
                     )
-                    followers = await self._followers(client, live, counts)
+                    followers = await self._followers(client, group.network, live, counts)
             except PermanentFailure as exc:
                 failure = exc  # this token cannot read; another of the organisation may
                 continue
-            except (TransientFailure, RateLimited) as exc:
+            except RateLimited as exc:
+                wait = await self._budgets.rate_limited(token.scope, exc)
+                return self._waiting(group, wait)
+            except _HeldBy as exc:
+                wait = await self._budgets.rate_limited(exc.scope, exc.cause)
+                return self._waiting(group, wait)
+            except TransientFailure as exc:
                 return self._failed(group, str(exc))
+            await self._budgets.heard(token.scope, heard)
             samples = [
                 _sample(r, counts.get(r.remote_id), followers.get(r.account_id)) for r in live
             ]
             return _Result(samples=samples, done=[r.id for r in group.rows], later=[])
+        if paced:
+            # Some token may still read once its window turns; a failed one changes nothing.
+            deferred(group.network, "paced", len(group.rows))
+            return self._waiting(group, min(paced, key=lambda d: d.until))
         log.warning("read-backs on %s impossible: %s", group.network.value, failure)
         return _Result(samples=[], done=[r.id for r in group.rows], later=[])
 
+    def _waiting(self, group: _Group, wait: Deferred) -> _Result:
+        log.info(
+            "%d read-backs on %s wait until %s: %s",
+            len(group.rows),
+            group.network.value,
+            wait.until.isoformat(),
+            wait.why,
+        )
+        return _Result(samples=[], done=[], later=[], waiting=wait)
+
     async def _followers(
-        self, client: NetworkClient, rows: list[Any], counts: Mapping[str, PostCounts]
+        self,
+        client: NetworkClient,
+        network: Network,
+        rows: list[Any],
+        counts: Mapping[str, PostCounts],
     ) -> dict[Any, int | None]:
         """Followers per account: from the posts where the network reports them, otherwise
         one request per account, with that account's own token."""
@@ -210,8 +298,15 @@ class Collector:
             if found is not None and found.author_followers is not None:
                 known[row.account_id] = found.author_followers
         unknown = {r.account_id: r for r in rows if r.account_id not in known}
-        asks = [(k, a[0]) for k, row in unknown.items() if (a := self._accesses([row]))]
-        read = await asyncio.gather(*(client.read_followers(account=a) for _, a in asks))
+        asks = [(k, t[0]) for k, row in unknown.items() if (t := self._tokens(network, [row]))]
+
+        async def ask(token: _Token) -> int | None:
+            try:
+                return await client.read_followers(account=token.access)
+            except RateLimited as exc:
+                raise _HeldBy(token.scope, exc) from exc
+
+        read = await asyncio.gather(*(ask(t) for _, t in asks))
         known.update(zip([k for k, _ in asks], read, strict=True))
         return known
 
@@ -243,7 +338,7 @@ def _grouped(rows: Sequence[Any]) -> list[_Group]:
         if spec is None or spec.readback_scope is ReadbackScope.ACCOUNT:
             scope: Any = row.account_id
         else:
-            scope = (urlsplit(row.base_url).hostname or "").lower()
+            scope = host_of(row.base_url)
         key = (row.org_id, network, scope)
         if key not in groups:
             groups[key] = _Group(network, [])

@@ -8,6 +8,7 @@ from chorus.common.kinds import Network
 from chorus.networks.base import Idempotency, NetworkSpec, ReadbackScope
 from chorus.networks.bluesky.client import BATCH_SIZE, BlueskyClient
 from chorus.networks.bluesky.connect import sign_in
+from chorus.networks.bluesky.reads import READ_BUDGET
 from chorus.networks.bluesky.text import measure, problems, render
 from chorus.networks.bluesky.tid import record_key
 
@@ -23,6 +24,7 @@ SPEC = NetworkSpec(
     settle_after_ambiguous=timedelta(seconds=5),
     # Counts come from the public AppView: any session of the organisation on the same PDS.
     readback_scope=ReadbackScope.SERVER,
+    read_budget=READ_BUDGET,
     readback_batch=BATCH_SIZE,
     reports=frozenset({"reshares", "likes", "replies", "followers"}),
     render=render,

@@ -231,7 +231,11 @@ class BlueskyClient:
         return None
 
     async def read_counts(
-        self, *, account: AccountAccess, remote_ids: Sequence[str]
+        self,
+        *,
+        account: AccountAccess,
+        remote_ids: Sequence[str],
+        budgets: list[RateBudget] | None = None,
     ) -> dict[str, PostCounts]:
         found: dict[str, PostCounts] = {}
         for start in range(0, len(remote_ids), BATCH_SIZE):
@@ -239,6 +243,8 @@ class BlueskyClient:
             answer = await self._xrpc(
                 account, "GET", "app.bsky.feed.getPosts", params=[("uris", u) for u in chunk]
             )
+            if budgets is not None:
+                budgets.extend(_budgets(answer))
             try:
                 for view in json_object(answer)["posts"]:
                     found[remote_id_of(view["uri"])] = PostCounts(

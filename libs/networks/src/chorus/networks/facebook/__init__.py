@@ -7,6 +7,7 @@ from chorus.common.kinds import Network
 from chorus.networks.base import Idempotency, NetworkSpec, ReadbackScope
 from chorus.networks.facebook.client import DEFAULT_VERSION, FacebookClient
 from chorus.networks.facebook.connect import FacebookConnector
+from chorus.networks.facebook.reads import READ_BUDGET
 from chorus.networks.facebook.text import manual_link, measure, problems, render
 
 __all__ = ["SPEC", "FacebookClient"]
@@ -19,6 +20,7 @@ SPEC = NetworkSpec(
     settle_after_ambiguous=timedelta(seconds=30),
     # Engagement on a page's post is read with that page's token.
     readback_scope=ReadbackScope.ACCOUNT,
+    read_budget=READ_BUDGET,
     readback_batch=25,
     reports=frozenset({"reshares", "likes", "replies", "followers"}),
     render=render,

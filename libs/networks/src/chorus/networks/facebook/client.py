@@ -226,7 +226,9 @@ class FacebookClient:
             return None
         raise TransientFailure("could not tell whether the earlier attempt posted", ambiguous=True)
 
-    async def _read_one(self, account: AccountAccess, post_id: str) -> PostCounts | None:
+    async def _read_one(
+        self, account: AccountAccess, post_id: str, budgets: list[RateBudget] | None
+    ) -> PostCounts | None:
         answer = await self._http.request(
             NAME,
             "GET",
@@ -235,6 +237,8 @@ class FacebookClient:
             headers={"Authorization": f"Bearer {account.token}"},
             params={"fields": _COUNT_FIELDS},
         )
+        if budgets is not None:
+            budgets.extend(_budgets(answer))
         if answer.status_code in (400, 404):
             try:
                 if json_object(answer)["error"]["code"] == 100:
@@ -256,9 +260,15 @@ class FacebookClient:
             raise unusable(NAME, "the post's counts") from exc
 
     async def read_counts(
-        self, *, account: AccountAccess, remote_ids: Sequence[str]
+        self,
+        *,
+        account: AccountAccess,
+        remote_ids: Sequence[str],
+        budgets: list[RateBudget] | None = None,
     ) -> dict[str, PostCounts]:
-        results = await asyncio.gather(*(self._read_one(account, rid) for rid in remote_ids))
+        results = await asyncio.gather(
+            *(self._read_one(account, rid, budgets) for rid in remote_ids)
+        )
         return {rid: c for rid, c in zip(remote_ids, results, strict=True) if c is not None}
 
     async def read_followers(self, *, account: AccountAccess) -> int | None:

@@ -8,6 +8,7 @@ from chorus.common.kinds import Network
 from chorus.networks.base import Idempotency, NetworkSpec, ReadbackScope
 from chorus.networks.linkedin.client import DEFAULT_VERSION, LinkedInClient
 from chorus.networks.linkedin.connect import LinkedInConnector
+from chorus.networks.linkedin.reads import READ_BUDGET
 from chorus.networks.linkedin.text import measure, problems, render
 
 __all__ = ["SPEC", "LinkedInClient"]
@@ -21,6 +22,7 @@ SPEC = NetworkSpec(
     # Member analytics are the author's own: read with the author's token only.
     readback_scope=ReadbackScope.ACCOUNT,
     # Four calls per post (one metric each): few posts per batch.
+    read_budget=READ_BUDGET,
     readback_batch=10,
     reports=frozenset({"reshares", "likes", "replies", "impressions", "followers"}),
     render=render,

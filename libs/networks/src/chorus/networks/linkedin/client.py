@@ -28,6 +28,7 @@ from chorus.networks.base import (
     MediaFile,
     PostCounts,
     PostResult,
+    RateBudget,
     RenderedPost,
 )
 from chorus.networks.linkedin.text import escape_little_text
@@ -273,9 +274,14 @@ class LinkedInClient:
         )
 
     async def read_counts(
-        self, *, account: AccountAccess, remote_ids: Sequence[str]
+        self,
+        *,
+        account: AccountAccess,
+        remote_ids: Sequence[str],
+        budgets: list[RateBudget] | None = None,
     ) -> dict[str, PostCounts]:
-        # One metric per call, per post: the collector's batches stay small for LinkedIn.
+        # One metric per call, per post: the collector's batches stay small for LinkedIn. No
+        # rate headers to report into `budgets`: LinkedIn sends none.
         results = await asyncio.gather(*(self._counts(account, urn) for urn in remote_ids))
         return dict(zip(remote_ids, results, strict=True))
 

@@ -7,6 +7,7 @@ from chorus.common.kinds import Network
 from chorus.networks.base import Idempotency, NetworkSpec, ReadbackScope
 from chorus.networks.mastodon.client import BATCH_SIZE, MastodonClient
 from chorus.networks.mastodon.connect import MastodonConnector, register_app
+from chorus.networks.mastodon.reads import READ_BUDGET
 from chorus.networks.mastodon.text import measure, problems, render
 
 __all__ = ["SPEC", "MastodonClient"]
@@ -23,6 +24,7 @@ SPEC = NetworkSpec(
     # Statuses and their counts are public on the server: any account of the organisation
     # there reads them in batches.
     readback_scope=ReadbackScope.SERVER,
+    read_budget=READ_BUDGET,
     readback_batch=BATCH_SIZE,
     reports=frozenset({"reshares", "likes", "replies", "followers"}),
     render=render,

@@ -275,9 +275,11 @@ class MastodonClient:
             raise TransientFailure(f"mastodon account answer lacks {name}") from exc
 
     async def _read_batch(
-        self, account: AccountAccess, remote_ids: Sequence[str]
+        self, account: AccountAccess, remote_ids: Sequence[str], budgets: list[RateBudget] | None
     ) -> dict[str, PostCounts]:
         answer = await self._get(account, "/api/v1/statuses", [("id[]", rid) for rid in remote_ids])
+        if budgets is not None:
+            budgets.extend(_budget(answer))
         if answer.status_code == 404:
             # Before 4.3 there is no batch route (an unknown id is left out, never a 404).
             found_one = await asyncio.gather(*(self._read_one(account, rid) for rid in remote_ids))
@@ -301,10 +303,16 @@ class MastodonClient:
             raise TransientFailure("mastodon status answer lacks its counts") from exc
 
     async def read_counts(
-        self, *, account: AccountAccess, remote_ids: Sequence[str]
+        self,
+        *,
+        account: AccountAccess,
+        remote_ids: Sequence[str],
+        budgets: list[RateBudget] | None = None,
     ) -> dict[str, PostCounts]:
         chunks = [remote_ids[i : i + BATCH_SIZE] for i in range(0, len(remote_ids), BATCH_SIZE)]
-        results = await asyncio.gather(*(self._read_batch(account, chunk) for chunk in chunks))
+        results = await asyncio.gather(
+            *(self._read_batch(account, chunk, budgets) for chunk in chunks)
+        )
         return {rid: counts for found in results for rid, counts in found.items()}
 
     async def read_followers(self, *, account: AccountAccess) -> int | None:

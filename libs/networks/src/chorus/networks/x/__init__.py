@@ -8,6 +8,7 @@ from chorus.common.kinds import Network
 from chorus.networks.base import Idempotency, NetworkSpec, ReadbackScope
 from chorus.networks.x.client import BATCH_SIZE, XClient
 from chorus.networks.x.connect import XConnector
+from chorus.networks.x.reads import READ_BUDGET
 from chorus.networks.x.text import measure, problems, render
 
 __all__ = ["SPEC", "XClient"]
@@ -21,6 +22,7 @@ SPEC = NetworkSpec(
     settle_after_ambiguous=timedelta(seconds=30),
     # Public metrics are readable with any user token of the organisation.
     readback_scope=ReadbackScope.SERVER,
+    read_budget=READ_BUDGET,
     readback_batch=BATCH_SIZE,
     reports=frozenset({"reshares", "likes", "replies", "impressions", "followers"}),
     render=render,

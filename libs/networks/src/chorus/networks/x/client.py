@@ -245,7 +245,11 @@ class XClient:
         raise TransientFailure("could not tell whether the earlier attempt posted", ambiguous=True)
 
     async def read_counts(
-        self, *, account: AccountAccess, remote_ids: Sequence[str]
+        self,
+        *,
+        account: AccountAccess,
+        remote_ids: Sequence[str],
+        budgets: list[RateBudget] | None = None,
     ) -> dict[str, PostCounts]:
         found: dict[str, PostCounts] = {}
         for start in range(0, len(remote_ids), BATCH_SIZE):
@@ -253,6 +257,8 @@ class XClient:
             answer = await self._get(
                 account, "/2/tweets", {"ids": ",".join(chunk), "tweet.fields": "public_metrics"}
             )
+            if budgets is not None:
+                budgets.extend(_budgets(answer))
             try:
                 for tweet in json_object(answer).get("data") or []:
                     found[remote_id_of(tweet["id"])] = _counts(tweet)
