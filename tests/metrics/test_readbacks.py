@@ -3,8 +3,6 @@ server; gauges are served from the samples."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -15,48 +13,19 @@ from chorus.common.credentials import Keyring
 from chorus.common.db import Database
 from chorus.common.http import NetworkHttp
 from chorus.common.kinds import Network
-from chorus.common.messages import SharePublished, ShareRequested
-from chorus.common.models import MetricReadback, MetricSample, OutboxEvent
+from chorus.common.models import MetricReadback, MetricSample
 from chorus.common.wakeup import Wakeup
 from chorus.metrics.collector import Collector
 from chorus.metrics.gauges import refresh_reach_gauges
 from chorus.metrics.handlers import MetricsHandlers
 from chorus.netsim import SimState
-from chorus.networks.mastodon import SPEC, MastodonClient
-from chorus.publisher.handlers import PublisherHandlers
-from chorus.publisher.media import ImageFetcher
-from tests.factories import Org, network_http, share_rows, stage_campaign
+from chorus.networks.mastodon import MastodonClient
+from tests.factories import Org, network_http
+from tests.metrics.readbacks import make_due, published
 
 pytestmark = pytest.mark.integration
 
 LATER = (3600, 86400)
-
-
-async def _published(
-    db: Database, org: Org, keyring: Keyring, sim: httpx.AsyncClient, net: NetworkHttp, n: int
-) -> list[SharePublished]:
-    """Publish `n` shares through the real handlers; returns their SharePublished events."""
-    campaign_id = await stage_campaign(db, org=org, keyring=keyring, sim=sim, count=n, followers=50)
-    publisher = PublisherHandlers(
-        db=db,
-        spec=SPEC,
-        client=MastodonClient(net),
-        keyring=keyring,
-        claim_lease=timedelta(minutes=1),
-        attempt_deadline=timedelta(seconds=30),
-        images=ImageFetcher(net, max_bytes=SPEC.max_image_bytes),
-    )
-    for share in await share_rows(db, campaign_id):
-        await publisher.share_requested(
-            ShareRequested(share_id=share.id, org_id=org.id, network=Network.MASTODON)
-        )
-    async with db.sessions() as session:
-        payloads = await session.scalars(
-            select(OutboxEvent.payload)
-            .where(OutboxEvent.message_type == "SharePublished")
-            .where(OutboxEvent.payload["org_id"].astext == str(org.id))
-        )
-        return [SharePublished.model_validate(p) for p in payloads]
 
 
 def _collector(db: Database, net: NetworkHttp, keyring: Keyring) -> Collector:
@@ -76,19 +45,11 @@ async def _samples(db: Database) -> list[MetricSample]:
         return list(await session.scalars(select(MetricSample).order_by(MetricSample.taken_at)))
 
 
-async def _make_due(db: Database) -> None:
-    async with db.sessions.begin() as session:
-        # Earlier by the same amount each: due now, and still one per share and time.
-        await session.execute(
-            text("UPDATE metric_readbacks SET due_at = due_at - interval '30 days'")
-        )
-
-
 async def test_first_sample_comes_with_the_post_and_costs_no_request(
     clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient,
     sim_net: NetworkHttp, sim_state: SimState,
 ) -> None:  # fmt: skip
-    events = await _published(clean_db, org, keyring, sim_http, sim_net, 3)
+    events = await published(clean_db, org, keyring, sim_http, sim_net, 3)
     assert all(e.observed is not None and e.observed.followers == 50 for e in events)
     reads_before = dict(sim_state.requests)
     handlers = MetricsHandlers(db=clean_db, readback_after=LATER, poke=lambda: None)
@@ -110,7 +71,7 @@ async def test_later_readbacks_read_many_posts_per_request(
     clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient,
     sim_net: NetworkHttp, sim_state: SimState,
 ) -> None:  # fmt: skip
-    events = await _published(clean_db, org, keyring, sim_http, sim_net, 45)
+    events = await published(clean_db, org, keyring, sim_http, sim_net, 45)
     handlers = MetricsHandlers(db=clean_db, readback_after=(3600,), poke=lambda: None)
     for event in events:
         await handlers.share_published(event)
@@ -118,7 +79,7 @@ async def test_later_readbacks_read_many_posts_per_request(
         post.likes, post.reshares = 5, 1
     for account in sim_state.accounts.values():
         account.followers = 70
-    await _make_due(clean_db)
+    await make_due(clean_db)
     assert await _collector(clean_db, sim_net, keyring).collect_once() == 45
     latest = [s for s in await _samples(clean_db) if s.likes == 5]
     assert len(latest) == 45
@@ -132,7 +93,7 @@ async def test_answer_without_counts_is_read_back_at_once(
     clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient,
     sim_net: NetworkHttp,
 ) -> None:  # fmt: skip
-    [event] = await _published(clean_db, org, keyring, sim_http, sim_net, 1)
+    [event] = await published(clean_db, org, keyring, sim_http, sim_net, 1)
     bare = event.model_copy(update={"observed": None})
     woken: list[bool] = []
     handlers = MetricsHandlers(db=clean_db, readback_after=LATER, poke=lambda: woken.append(True))
@@ -147,7 +108,7 @@ async def test_gauges_leave_out_what_the_network_does_not_report(
     clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient,
     sim_net: NetworkHttp,
 ) -> None:  # fmt: skip
-    events = await _published(clean_db, org, keyring, sim_http, sim_net, 2)
+    events = await published(clean_db, org, keyring, sim_http, sim_net, 2)
     handlers = MetricsHandlers(db=clean_db, readback_after=LATER, poke=lambda: None)
     for event in events:
         await handlers.share_published(event)
@@ -162,10 +123,10 @@ async def test_unreachable_network_retries_the_readback_later(
     clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient,
     sim_net: NetworkHttp,
 ) -> None:  # fmt: skip
-    [event] = await _published(clean_db, org, keyring, sim_http, sim_net, 1)
+    [event] = await published(clean_db, org, keyring, sim_http, sim_net, 1)
     handlers = MetricsHandlers(db=clean_db, readback_after=(3600,), poke=lambda: None)
     await handlers.share_published(event)
-    await _make_due(clean_db)
+    await make_due(clean_db)
 
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("down", request=request)
@@ -186,12 +147,12 @@ async def test_readbacks_of_one_share_due_together_are_read_once_and_never_stall
     clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient,
     sim_net: NetworkHttp, sim_state: SimState,
 ) -> None:  # fmt: skip
-    events = await _published(clean_db, org, keyring, sim_http, sim_net, 2)
+    events = await published(clean_db, org, keyring, sim_http, sim_net, 2)
     handlers = MetricsHandlers(db=clean_db, readback_after=(3600, 6 * 3600), poke=lambda: None)
     for event in events:
         await handlers.share_published(event)
     # After a long outage both read-backs of each share are due in the same batch.
-    await _make_due(clean_db)
+    await make_due(clean_db)
     collector = _collector(clean_db, sim_net, keyring)
     assert await collector.collect_once() == 4
     assert await collector.collect_once() == 0  # all done: the next round is not stuck on them
@@ -206,10 +167,10 @@ async def test_an_unexpected_error_in_one_read_stops_no_other(
 
     orgs = [await make_org(clean_db, name=f"org-{i}") for i in range(2)]
     for each in orgs:
-        for event in await _published(clean_db, each, keyring, sim_http, sim_net, 1):
+        for event in await published(clean_db, each, keyring, sim_http, sim_net, 1):
             await MetricsHandlers(db=clean_db, readback_after=(3600,), poke=lambda: None) \
                 .share_published(event)  # fmt: skip
-    await _make_due(clean_db)
+    await make_due(clean_db)
     [sealed] = await _account_credentials(clean_db, orgs[0])
     broken_token = _token_of(keyring, sealed)
 
@@ -256,7 +217,7 @@ async def test_each_organisations_posts_are_read_with_its_own_tokens(
     orgs = [await make_org(clean_db, name=f"org-{i}") for i in range(2)]
     owner: dict[str, Org] = {}
     for each in orgs:
-        for event in await _published(clean_db, each, keyring, sim_http, net, 3):
+        for event in await published(clean_db, each, keyring, sim_http, net, 3):
             owner[event.remote_id] = each
             await MetricsHandlers(db=clean_db, readback_after=(3600,), poke=lambda: None) \
                 .share_published(event)  # fmt: skip
@@ -266,7 +227,7 @@ async def test_each_organisations_posts_are_read_with_its_own_tokens(
     }
     for token in first_tokens:
         sim_state.by_token.pop(token)
-    await _make_due(clean_db)
+    await make_due(clean_db)
     assert await _collector(clean_db, net, keyring).collect_once() == 6
     # The second organisation's posts were read, with its own tokens only; the first's
     # revoked tokens never read the second's posts.

@@ -123,7 +123,10 @@ def control_router(state: SimState) -> APIRouter:
     @router.post("/faults")
     async def set_faults(body: FaultPlan) -> FaultPlan:
         state.faults = Faults(
-            latency_ms=body.latency_ms, next=list(body.next), hang_seconds=body.hang_seconds
+            latency_ms=body.latency_ms,
+            next=list(body.next),
+            hang_seconds=body.hang_seconds,
+            reads=list(body.reads),
         )
         return body
 

@@ -44,6 +44,9 @@ class FaultPlan(BaseModel):
     latency_ms: float = Field(default=0.0, ge=0, le=60_000)
     next: list[Literal["429", "500", "503", "timeout"]] = Field(default_factory=list)
     hang_seconds: float = Field(default=30.0, ge=0, le=600)
+    # One-shot faults met only by read-backs (Mastodon's batch status read), so a test can
+    # make a read fail without a post meeting the fault first.
+    reads: list[Literal["429", "500", "503"]] = Field(default_factory=list)
 
 
 class Counts(BaseModel):

@@ -195,16 +195,28 @@ def mastodon_router(state: SimState) -> APIRouter:
     async def get_statuses(request: Request) -> JSONResponse:
         """Several statuses at once (Mastodon 4.3+); unknown ids are left out."""
         state.requests["mastodon.get_statuses"] += 1
+        # Public, but a token's reads count against its account's /api/* budget.
+        account = authenticate(request)
+        headers: dict[str, str] = {}
+        within = True
+        if account is not None:
+            within, headers = rate_headers(account, "api", API_LIMIT, API_PERIOD)
+        fault = state.faults.take_read()
+        if fault == "429" or not within:
+            return _error(429, "Too many requests", {**headers, "X-RateLimit-Remaining": "0"})
+        if fault in ("500", "503"):
+            return _error(int(fault), "Internal server error")
         ids = request.query_params.getlist("id[]")
         if len(ids) > BATCH_LIMIT:
-            return _error(422, f"Validation failed: at most {BATCH_LIMIT} ids")
+            return _error(422, f"Validation failed: at most {BATCH_LIMIT} ids", headers)
         posts = [state.posts[i] for i in ids if i in state.posts]
         return JSONResponse(
             [
                 _status_json(p, state.accounts[p.account_id], base(request), state)
                 for p in posts
                 if p.network == "mastodon"
-            ]
+            ],
+            headers=headers,
         )
 
     @router.get("/api/v1/statuses/{status_id}")

@@ -78,9 +78,14 @@ class Faults:
     latency_ms: float = 0.0
     next: list[str] = field(default_factory=list)
     hang_seconds: float = 30.0
+    # Met by read-backs only.
+    reads: list[str] = field(default_factory=list)
 
     def take(self) -> str | None:
         return self.next.pop(0) if self.next else None
+
+    def take_read(self) -> str | None:
+        return self.reads.pop(0) if self.reads else None
 
     async def lag(self) -> None:
         if self.latency_ms:
