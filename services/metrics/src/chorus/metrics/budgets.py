@@ -53,6 +53,12 @@ class ReadBudgets:
     def __init__(self, *, db: Database, budgets: Mapping[Network, ReadBudget | None]) -> None:
         self._db = db
         self._budgets = budgets
+        # Every series exists from the start, at 0: a rate over it reads 0, not "no data".
+        for network in budgets:
+            for kind in ("rate_limited", "budget_spent"):
+                READ_RATE_LIMITS.labels(network.value, kind)
+            for kind in ("held", "paced"):
+                READBACKS_DEFERRED.labels(network.value, kind)
 
     def budget(self, network: Network) -> ReadBudget:
         return self._budgets.get(network) or _UNDECLARED
