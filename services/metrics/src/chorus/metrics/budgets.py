@@ -53,6 +53,9 @@ class ReadBudgets:
     def __init__(self, *, db: Database, budgets: Mapping[Network, ReadBudget | None]) -> None:
         self._db = db
         self._budgets = budgets
+        # Holds this process recorded since its last look at the table: a group read later in
+        # the same round sees them without asking the database again.
+        self._recorded: dict[tuple[Network, str], tuple[datetime, str]] = {}
         # Every series exists from the start, at 0: a rate over it reads 0, not "no data".
         for network in budgets:
             for kind in ("rate_limited", "budget_spent"):
@@ -76,7 +79,18 @@ class ReadBudgets:
     async def held(
         self, session: Executor, scopes: Sequence[ReadScopeOf]
     ) -> dict[ReadScopeOf, tuple[datetime, str]]:
+        self._recorded.clear()
         return await read_holds_on(session=session, scopes=scopes)
+
+    def recorded(self, scope: ReadScopeOf) -> tuple[datetime, str] | None:
+        """A hold on `scope` recorded by this process in this round, if still on."""
+        now = datetime.now(UTC)
+        hits = [
+            h
+            for k in scope.keys_to_check()
+            if (h := self._recorded.get((scope.network, k))) is not None and h[0] > now
+        ]
+        return max(hits) if hits else None
 
     async def take(self, scope: ReadScopeOf, *, posts: int, authors: int) -> Deferred | None:
         """Count a read of `posts` posts by `authors` accounts against its budget; None when
@@ -118,6 +132,9 @@ class ReadBudgets:
 
     async def _hold(self, scope: ReadScopeOf, *, app: bool, until: datetime, why: str) -> None:
         hold = ReadHold(scope.network, scope.key(app=app), until, why)
+        known = self._recorded.get((hold.network, hold.key))
+        if known is None or known[0] < until:
+            self._recorded[(hold.network, hold.key)] = (until, why)
         try:
             async with self._db.sessions.begin() as session:
                 await read_hold(session=session, holds=[hold])

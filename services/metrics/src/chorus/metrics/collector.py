@@ -236,12 +236,16 @@ class Collector:
             deferred(group.network, "held", len(group.rows))
             return self._waiting(group, Deferred(until, why))
         authors = len({r.account_id for r in live})
-        paced: list[Deferred] = []
+        waits: list[tuple[Deferred, str]] = []
         failure: Exception | None = None
         for token in free:
+            if (fresh := self._budgets.recorded(token.scope)) is not None:
+                # Another group of this round was just told to wait on the same budget.
+                waits.append((Deferred(*fresh), "held"))
+                continue
             wait = await self._budgets.take(token.scope, posts=len(live), authors=authors)
             if wait is not None:
-                paced.append(wait)
+                waits.append((wait, "paced"))
                 continue
             heard: list[RateBudget] = []
             try:
@@ -249,7 +253,7 @@ class Collector:
                     counts = await client.read_counts(
                         account=token.access, remote_ids=[r.remote_id for r in live], budgets=heard
                     )
-                    followers = await self._followers(client, group.network, live, counts)
+                    followers = await self._followers(client, group.network, live, counts, held)
             except PermanentFailure as exc:
                 failure = exc  # this token cannot read; another of the organisation may
                 continue
@@ -266,10 +270,11 @@ class Collector:
                 _sample(r, counts.get(r.remote_id), followers.get(r.account_id)) for r in live
             ]
             return _Result(samples=samples, done=[r.id for r in group.rows], later=[])
-        if paced:
-            # Some token may still read once its window turns; a failed one changes nothing.
-            deferred(group.network, "paced", len(group.rows))
-            return self._waiting(group, min(paced, key=lambda d: d.until))
+        if waits:
+            # Some token may still read once its wait ends; a failed one changes nothing.
+            wait, kind = min(waits, key=lambda w: w[0].until)
+            deferred(group.network, kind, len(group.rows))
+            return self._waiting(group, wait)
         log.warning("read-backs on %s impossible: %s", group.network.value, failure)
         return _Result(samples=[], done=[r.id for r in group.rows], later=[])
 
@@ -289,16 +294,24 @@ class Collector:
         network: Network,
         rows: list[Any],
         counts: Mapping[str, PostCounts],
+        held: Mapping[ReadScopeOf, tuple[datetime, str]],
     ) -> dict[Any, int | None]:
         """Followers per account: from the posts where the network reports them, otherwise
-        one request per account, with that account's own token."""
+        one request per account, with that account's own token (unknown, None, for an account
+        whose budget is held)."""
         known: dict[Any, int | None] = {}
         for row in rows:
             found = counts.get(row.remote_id)
             if found is not None and found.author_followers is not None:
                 known[row.account_id] = found.author_followers
         unknown = {r.account_id: r for r in rows if r.account_id not in known}
-        asks = [(k, t[0]) for k, row in unknown.items() if (t := self._tokens(network, [row]))]
+        asks = [
+            (k, t[0])
+            for k, row in unknown.items()
+            if (t := self._tokens(network, [row]))
+            and t[0].scope not in held
+            and self._budgets.recorded(t[0].scope) is None
+        ]
 
         async def ask(token: _Token) -> int | None:
             try:
