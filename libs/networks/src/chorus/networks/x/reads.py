@@ -2,7 +2,9 @@
 answer (`x-rate-limit-*`, epoch reset). `GET /2/tweets` has a window of its own, apart from
 `POST /2/tweets` and its 24-hour caps, so reads and posts never hold each other. The numbers
 differ by access tier: X says to read them from the headers, so no number is declared here
-and a window the headers say is spent holds that user's reads until its reset."""
+and a window the headers say is spent holds that user's reads until its reset. Reads also
+count toward the app's monthly consumption cap (pay-per-use billing): a month is no window to
+pace by, so it is left to the operator's plan, and its 429 holds like any other."""
 
 from __future__ import annotations
 
