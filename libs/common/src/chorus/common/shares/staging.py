@@ -13,13 +13,16 @@ by account id, `rules.batch` rows at a time; memory is one batch plus the planne
 
 from __future__ import annotations
 
+import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from itertools import repeat
 from types import MappingProxyType
 from typing import Any, Literal
 
+from asyncpg.pgproto.pgproto import UUID as PgUUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -241,27 +244,35 @@ def _records(
     statuses: list[str],
     times: list[datetime],
     reasons: list[str | None],
-) -> list[tuple[Any, ...]]:
-    uuid4 = uuid.uuid4
-    records = []
-    for account_id, network, status, at, reason in zip(
-        accounts, networks, statuses, times, reasons, strict=True
-    ):
-        share_id = uuid4()
-        records.append(
-            (
-                share_id,
-                org_id,
-                campaign_id,
-                account_id,
-                network,
-                status,
-                at,
-                f"chorus-{share_id}",
-                reason,
-            )
-        )
-    return records
+) -> Iterator[tuple[Any, ...]]:
+    ids = _random_ids(len(accounts))
+    keys = ["chorus-" + str(share_id) for share_id in ids]
+    return zip(
+        ids,
+        repeat(org_id),
+        repeat(campaign_id),
+        accounts,
+        networks,
+        statuses,
+        times,
+        keys,
+        reasons,
+    )
+
+
+# Version 4 (random) UUIDs made n at a time: one read of the system's random source and
+# asyncpg's own UUID type (C) cost a seventh of `uuid.uuid4()` per id, a read per id, and
+# PostgreSQL's gen_random_uuid() would cost its backend, the slower side of a COPY, as much.
+_VERSION_4 = bytes((b & 0x0F) | 0x40 for b in range(256))
+_VARIANT_RFC_4122 = bytes((b & 0x3F) | 0x80 for b in range(256))
+
+
+def _random_ids(n: int) -> list[uuid.UUID]:
+    raw = bytearray(os.urandom(16 * n))
+    raw[6::16] = raw[6::16].translate(_VERSION_4)
+    raw[8::16] = raw[8::16].translate(_VARIANT_RFC_4122)
+    data = bytes(raw)
+    return [PgUUID(data[i : i + 16]) for i in range(0, len(data), 16)]
 
 
 class _Writer:
