@@ -264,8 +264,8 @@ async def test_deleting_a_campaign_an_account_or_an_organisation_deletes_their_s
         clean_db, org=org, keyring=keyring, sim=sim_http, count=2, network="x"
     )
     shares = await share_rows(clean_db, first)
-    # Ids made by staging: random (version 4) and distinct, each share's key its own.
-    assert {s.id.version for s in shares} == {4} and len({s.id for s in shares}) == 3
+    # Ids made by staging: time-ordered (version 7) and distinct, each share's key its own.
+    assert {s.id.version for s in shares} == {7} and len({s.id for s in shares}) == 3
     assert all(s.idempotency_key == f"chorus-{s.id}" for s in shares)
     async with clean_db.sessions.begin() as session:
         await session.execute(delete(Account).where(Account.id == shares[0].account_id))
