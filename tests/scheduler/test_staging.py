@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from datetime import timedelta
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import delete, insert, select, text
@@ -17,6 +18,7 @@ from chorus.common.kinds import Network
 from chorus.common.messages import CampaignCreated, ShareRequested
 from chorus.common.models import Account, Campaign, Organisation, OutboxEvent, Share
 from chorus.common.retry import MAX_REPLANS
+from chorus.common.shares import StagingRules
 from chorus.common.shares.staging import _LOCK_ORG
 from chorus.common.topology import publisher_queue
 from chorus.scheduler.handlers import SchedulerHandlers
@@ -319,3 +321,39 @@ _WAITING_ON_ADVISORY_LOCK = (
 async def _delete_account(db: Database, account_id: uuid.UUID) -> None:
     async with db.sessions.begin() as session:
         await session.execute(delete(Account).where(Account.id == account_id))
+
+
+async def test_a_copy_failing_mid_way_stages_nothing_and_the_redelivery_stages_each_once(
+    clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient
+) -> None:
+    """Batches of two, the next planned while one is written: the third batch's COPY breaks
+    on a share already there (a crash at that point), and the whole staging is undone."""
+    accounts = sorted(
+        await make_accounts(
+            clean_db, org=org, keyring=keyring, sim=await sim_accounts(sim_http, count=7)
+        )
+    )
+    campaign_id = await make_campaign(clean_db, org=org)
+    async with clean_db.sessions.begin() as session:
+        blocker = await session.scalar(
+            insert(Share)
+            .values(
+                org_id=org.id,
+                campaign_id=campaign_id,
+                account_id=accounts[5],
+                network="mastodon",
+                idempotency_key="chorus-blocker",
+            )
+            .returning(Share.id)
+        )
+    handlers = SchedulerHandlers(db=clean_db, rules=StagingRules(batch=2))
+    event = CampaignCreated(campaign_id=campaign_id, org_id=org.id)
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await handlers.campaign_created(event)
+    assert [s.id for s in await share_rows(clean_db, campaign_id)] == [blocker]
+    async with clean_db.sessions.begin() as session:
+        await session.execute(delete(Share).where(Share.id == blocker))
+    await handlers.campaign_created(event)
+    await handlers.campaign_created(event)  # redelivered after the commit
+    shares = await share_rows(clean_db, campaign_id)
+    assert sorted(s.account_id for s in shares) == accounts
