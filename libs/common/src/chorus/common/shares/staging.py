@@ -8,7 +8,8 @@ stages it all; once committed the campaign is `scheduled`, so a redelivery stage
 Staging holds a per-organisation advisory lock, so two campaigns of one organisation are
 staged one after the other and the second counts the first's shares in each account's daily
 cap and each network's app budget. The audience is read through a server-side cursor ordered
-by account id, `rules.batch` rows at a time; memory is one batch plus the planner's grids.
+by account id, `rules.batch` rows at a time, the next batch planned in a thread while the
+current one is written; memory is two batches plus the planner's grids.
 """
 
 from __future__ import annotations
