@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
+import asyncpg
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import delete, insert, select, text
 
 from chorus.common.bus import Bus
 from chorus.common.credentials import Keyring
 from chorus.common.db import Database
 from chorus.common.kinds import Network
 from chorus.common.messages import CampaignCreated, ShareRequested
-from chorus.common.models import Campaign, OutboxEvent
+from chorus.common.models import Account, Campaign, Organisation, OutboxEvent, Share
 from chorus.common.retry import MAX_REPLANS
+from chorus.common.shares import StagingRules
+from chorus.common.shares.staging import _LOCK_ORG
 from chorus.common.topology import publisher_queue
 from chorus.scheduler.handlers import SchedulerHandlers
 from chorus.scheduler.releaser import Releaser
@@ -252,3 +256,104 @@ async def test_a_queue_that_never_drains_cannot_keep_a_share_waiting_for_ever(
     assert await releaser.sweep_once() == (1, 0)
     statuses = sorted(s.status for s in await share_rows(clean_db, campaign_id))
     assert statuses == ["planned", "queued"]
+
+
+async def test_deleting_a_campaign_an_account_or_an_organisation_deletes_their_shares(
+    clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient
+) -> None:
+    first = await _staged(clean_db, org, keyring, sim_http, 3)
+    second = await stage_campaign(
+        clean_db, org=org, keyring=keyring, sim=sim_http, count=2, network="x"
+    )
+    shares = await share_rows(clean_db, first)
+    # Ids made by staging: time-ordered (version 7) and distinct, each share's key its own.
+    assert {s.id.version for s in shares} == {7} and len({s.id for s in shares}) == 3
+    assert all(s.idempotency_key == f"chorus-{s.id}" for s in shares)
+    async with clean_db.sessions.begin() as session:
+        await session.execute(delete(Account).where(Account.id == shares[0].account_id))
+    assert {s.id for s in await share_rows(clean_db, first)} == {s.id for s in shares[1:]}
+    async with clean_db.sessions.begin() as session:
+        await session.execute(delete(Campaign).where(Campaign.id == first))
+    assert await share_rows(clean_db, first) == []
+    assert len(await share_rows(clean_db, second)) == 2
+    async with clean_db.sessions.begin() as session:
+        await session.execute(delete(Organisation).where(Organisation.id == org.id))
+    assert await share_rows(clean_db, second) == []
+
+
+async def test_an_account_deleted_while_its_organisation_stages_loses_the_staged_share(
+    clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient
+) -> None:
+    """Staging reads accounts without locking them: the deletion waits for the staging's lock
+    and then sees the share it committed."""
+    (account_id,) = await make_accounts(
+        clean_db, org=org, keyring=keyring, sim=await sim_accounts(sim_http, count=1)
+    )
+    campaign_id = await make_campaign(clean_db, org=org)
+    async with clean_db.sessions() as staging, clean_db.sessions() as watcher:
+        await staging.execute(_LOCK_ORG, {"org_id": str(org.id)})
+        await staging.execute(
+            insert(Share).values(
+                org_id=org.id,
+                campaign_id=campaign_id,
+                account_id=account_id,
+                network="mastodon",
+                idempotency_key="chorus-in-flight",
+            )
+        )
+        deleting = asyncio.create_task(_delete_account(clean_db, account_id))
+        deadline = asyncio.get_running_loop().time() + 30
+        while not await watcher.scalar(text(_WAITING_ON_ADVISORY_LOCK)):
+            assert asyncio.get_running_loop().time() < deadline, "the deletion never waited"
+            assert not deleting.done(), "the deletion did not wait for the staging"
+            await asyncio.sleep(0.05)
+            await watcher.rollback()
+        await staging.commit()
+        await asyncio.wait_for(deleting, 30)
+    assert await share_rows(clean_db, campaign_id) == []
+
+
+_WAITING_ON_ADVISORY_LOCK = (
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+)
+
+
+async def _delete_account(db: Database, account_id: uuid.UUID) -> None:
+    async with db.sessions.begin() as session:
+        await session.execute(delete(Account).where(Account.id == account_id))
+
+
+async def test_a_copy_failing_mid_way_stages_nothing_and_the_redelivery_stages_each_once(
+    clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient
+) -> None:
+    """Batches of two, the next planned while one is written: the third batch's COPY breaks
+    on a share already there (a crash at that point), and the whole staging is undone."""
+    accounts = sorted(
+        await make_accounts(
+            clean_db, org=org, keyring=keyring, sim=await sim_accounts(sim_http, count=7)
+        )
+    )
+    campaign_id = await make_campaign(clean_db, org=org)
+    async with clean_db.sessions.begin() as session:
+        blocker = await session.scalar(
+            insert(Share)
+            .values(
+                org_id=org.id,
+                campaign_id=campaign_id,
+                account_id=accounts[5],
+                network="mastodon",
+                idempotency_key="chorus-blocker",
+            )
+            .returning(Share.id)
+        )
+    handlers = SchedulerHandlers(db=clean_db, rules=StagingRules(batch=2))
+    event = CampaignCreated(campaign_id=campaign_id, org_id=org.id)
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await handlers.campaign_created(event)
+    assert [s.id for s in await share_rows(clean_db, campaign_id)] == [blocker]
+    async with clean_db.sessions.begin() as session:
+        await session.execute(delete(Share).where(Share.id == blocker))
+    await handlers.campaign_created(event)
+    await handlers.campaign_created(event)  # redelivered after the commit
+    shares = await share_rows(clean_db, campaign_id)
+    assert sorted(s.account_id for s in shares) == accounts

@@ -374,9 +374,11 @@ class Share(Base):
     )
 
     id: Mapped[uuid.UUID] = _id()
-    org_id: Mapped[uuid.UUID] = _org()
-    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    # No foreign keys: their per-row checks were most of a staging COPY's cost. Deleting a
+    # campaign or an account (or their organisation) deletes its shares by trigger (0016).
+    org_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    campaign_id: Mapped[uuid.UUID]
+    account_id: Mapped[uuid.UUID]
     network: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), server_default="planned")
     planned_at: Mapped[datetime] = _created()
