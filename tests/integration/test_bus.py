@@ -147,3 +147,40 @@ async def test_a_message_no_queue_takes_is_refused_unless_it_is_only_an_announce
         await bus.send([stray])
     # An announcement nobody subscribes to yet is confirmed and dropped by the broker.
     await bus.send([dataclasses.replace(stray, mandatory=False)])
+
+
+async def test_a_batch_goes_out_whole_in_order_and_a_stray_in_it_is_refused(bus: Bus) -> None:
+    # One write carries the whole batch; each message keeps its own id, header and body, one
+    # larger than a frame included, and its own confirmation.
+    bodies = [b'{"n": %d}' % i for i in range(40)] + [b'"' + b"x" * 300_000 + b'"']
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    batch = [
+        OutgoingMessage(
+            routing_key=CampaignCreated.ROUTING_KEY,
+            message_type="CampaignCreated",
+            body=body,
+            message_id=f"m-{i}",
+            traceparent=traceparent if i == 0 else None,
+        )
+        for i, body in enumerate(bodies)
+    ]
+    await bus.send(batch)
+    name = SCHEDULER_CAMPAIGNS.name
+    await eventually(lambda: queue_depth(bus, name), until=lambda n: n == len(batch))
+    channel = await bus.channel(prefetch=1)
+    queue = await channel.get_queue(name, ensure=False)
+    got = []
+    for _ in batch:
+        message = await queue.get(timeout=5)
+        await message.ack()
+        got.append(message)
+    await channel.close()
+    assert [m.body for m in got] == bodies
+    assert [m.message_id for m in got] == [m.message_id for m in batch]
+    assert [m.type for m in got] == ["CampaignCreated"] * len(batch)
+    assert (got[0].headers or {}).get("traceparent") == traceparent
+    assert "traceparent" not in (got[1].headers or {})
+    # A mandatory message no queue takes fails the batch it is in (the outbox keeps it).
+    stray = OutgoingMessage(routing_key="nobody.listens", message_type="X", body=b"{}")
+    with pytest.raises(aio_pika.exceptions.DeliveryError):
+        await bus.send([batch[0], stray, batch[1]])

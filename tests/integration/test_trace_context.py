@@ -78,9 +78,14 @@ from chorus.common.tracing import current_traceparent, span, start_tracing
 tracing = start_tracing(SchedulerSettings(), service="chorus-scheduler")
 with span("work"):
     stored = current_traceparent()
+# Handed a context (a message from a traced service), an untraced process passes it on.
+handed = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+with span("work", parent=handed):
+    with span("inner"):
+        passed_on = current_traceparent() == handed
 loaded = sorted(m for m in sys.modules if m.startswith(("opentelemetry.sdk",
     "opentelemetry.exporter", "opentelemetry.instrumentation")))
-print(tracing.enabled, stored, type(trace.get_tracer_provider()).__name__, loaded)
+print(tracing.enabled, stored, passed_on, type(trace.get_tracer_provider()).__name__, loaded)
 """
 
 
@@ -90,9 +95,9 @@ def test_off_by_default_nothing_is_installed_stored_or_loaded() -> None:
         [sys.executable, "-c", _OFF], env=env, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
-    # No provider (the API's proxy answers with no-op spans), no context to store, and no SDK,
-    # exporter or instrumentation even imported.
-    assert result.stdout.split() == ["False", "None", "ProxyTracerProvider", "[]"]
+    # No provider (the API's proxy answers with no-op spans), no context to store, a context
+    # handed over passed on, and no SDK, exporter or instrumentation even imported.
+    assert result.stdout.split() == ["False", "None", "True", "ProxyTracerProvider", "[]"]
 
 
 def test_the_standard_variable_is_read_when_ours_is_absent(

@@ -3,6 +3,8 @@ server; gauges are served from the samples."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -65,6 +67,23 @@ async def test_first_sample_comes_with_the_post_and_costs_no_request(
     assert len(readbacks) == 3 * len(LATER)
     assert await _collector(clean_db, sim_net, keyring).collect_once() == 0  # none due
     assert dict(sim_state.requests) == reads_before
+
+
+async def test_a_redelivery_in_the_same_batch_as_its_first_delivery_adds_nothing(
+    clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient,
+    sim_net: NetworkHttp,
+) -> None:  # fmt: skip
+    # Each batch is one statement per table: a share's two copies in one must neither fail it
+    # (an upsert may touch a row once per statement) nor count twice.
+    events = await published(clean_db, org, keyring, sim_http, sim_net, 2)
+    handlers = MetricsHandlers(db=clean_db, readback_after=LATER, poke=lambda: None)
+    await asyncio.gather(*(handlers.share_published(e) for e in [*events, *events]))
+    assert len(await _samples(clean_db)) == 2
+    async with clean_db.sessions() as session:
+        latest = (await session.execute(text("SELECT count(*) FROM latest_metrics"))).scalar()
+        readbacks = list(await session.scalars(select(MetricReadback)))
+    assert latest == 2
+    assert len(readbacks) == 2 * len(LATER)
 
 
 async def test_later_readbacks_read_many_posts_per_request(

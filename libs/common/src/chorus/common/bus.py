@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import aio_pika
+import aiormq
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
@@ -26,7 +28,11 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
+from aiormq.abc import ChannelFrame
 from opentelemetry.trace import SpanKind
+from pamqp import commands as amqp
+from pamqp.body import ContentBody
+from pamqp.header import ContentHeader
 from pydantic import BaseModel, ValidationError
 
 from chorus.common.failures import MessageRejected, RetryLater
@@ -116,22 +122,29 @@ class Bus:
         Raises if any is nacked, or is mandatory and no queue took it: the caller keeps it to
         retry.
         """
-        await asyncio.gather(
-            *(
-                self._exchange.publish(
-                    aio_pika.Message(
-                        m.body,
-                        content_type="application/json",
-                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                        type=m.message_type,
-                        message_id=m.message_id,
-                        headers={TRACEPARENT: m.traceparent} if m.traceparent else None,
-                    ),
-                    routing_key=m.routing_key,
-                    mandatory=m.mandatory,
-                )
-                for m in messages
-            )
+        batch = list(messages)
+        if not batch:
+            return
+        channel = await self._channel.get_underlay_channel()
+        confirmations: Sequence[Awaitable[Any]]
+        if isinstance(channel, aiormq.Channel) and channel.publisher_confirms:
+            confirmations = await _publish_together(channel, self.settings.exchange, batch)
+        else:
+            confirmations = [self._publish_one(m) for m in batch]
+        await asyncio.gather(*confirmations)
+
+    async def _publish_one(self, m: OutgoingMessage) -> None:
+        await self._exchange.publish(
+            aio_pika.Message(
+                m.body,
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                type=m.message_type,
+                message_id=m.message_id,
+                headers={TRACEPARENT: m.traceparent} if m.traceparent else None,
+            ),
+            routing_key=m.routing_key,
+            mandatory=m.mandatory,
         )
 
     async def waiting(self, queue: str) -> int:
@@ -157,6 +170,76 @@ class Bus:
 
     async def close(self) -> None:
         await self.connection.close()
+
+
+async def _publish_together(
+    channel: aiormq.Channel, exchange: str, messages: Sequence[OutgoingMessage]
+) -> list[asyncio.Future[Any]]:
+    """Every message's frames in one write, each with its own confirmation (a future that
+    fails on a nack, or on a return where the message is mandatory).
+
+    aiormq writes each publish on its own, a send() per message: measured on the bench
+    machine (a VM), that was three quarters of the client's CPU per message. Frames,
+    delivery tags and confirmations are aiormq's own, as its basic_publish sets them, so its
+    reader settles these futures exactly as it settles its own, and a closing channel fails
+    them.
+    """
+    frames: list[Any] = []
+    confirmations: list[asyncio.Future[Any]] = []
+    async with channel.lock:
+        first_tag = channel.delivery_tag
+        try:
+            for m in messages:
+                channel.delivery_tag += 1
+                tag = channel.delivery_tag
+                confirmation = channel.create_future()
+                channel.confirmations[tag] = confirmation
+                confirmations.append(confirmation)
+                # A return names its message by id: aiormq finds the confirmation to fail by it.
+                message_id = m.message_id or uuid.uuid4().hex
+                channel.message_id_delivery_tag[message_id] = tag
+                confirmation.add_done_callback(_forget(channel, message_id, tag))
+                frames += [
+                    amqp.Basic.Publish(
+                        exchange=exchange, routing_key=m.routing_key, mandatory=m.mandatory
+                    ),
+                    ContentHeader(
+                        properties=amqp.Basic.Properties(
+                            content_type="application/json",
+                            delivery_mode=int(aio_pika.DeliveryMode.PERSISTENT),
+                            message_type=m.message_type,
+                            message_id=message_id,
+                            headers={TRACEPARENT: m.traceparent} if m.traceparent else None,
+                        ),
+                        body_size=len(m.body),
+                    ),
+                    *_body_frames(m.body, channel.max_content_size),
+                ]
+            await channel.write_queue.put(
+                ChannelFrame.marshall(frames=frames, channel_number=channel.number)
+            )
+        except BaseException:
+            # Not queued for writing (cancelled while the queue was full): the broker never
+            # sees these delivery tags, so they are free again, as aiormq frees its own.
+            for tag in range(first_tag + 1, channel.delivery_tag + 1):
+                channel.confirmations.pop(tag, None)
+            channel.delivery_tag = first_tag
+            for confirmation in confirmations:
+                confirmation.cancel()
+            raise
+    return confirmations
+
+
+def _forget(channel: aiormq.Channel, message_id: str, tag: int) -> Callable[[Any], None]:
+    def forget(_: Any) -> None:
+        if channel.message_id_delivery_tag.get(message_id) == tag:
+            channel.message_id_delivery_tag.pop(message_id)
+
+    return forget
+
+
+def _body_frames(body: bytes, size: int) -> list[ContentBody]:
+    return [ContentBody(body[i : i + size]) for i in range(0, len(body), size)]
 
 
 async def _declare_exchanges(channel: AbstractChannel, settings: BusSettings) -> AbstractExchange:

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
 from opentelemetry.trace import SpanKind
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import Text, cast, delete, func, select, text, update
 
 from chorus.common.bus import Bus, OutgoingMessage
 from chorus.common.db import Database, Executor
@@ -102,7 +101,8 @@ class OutboxRelay:
                         OutboxEvent.id,
                         OutboxEvent.routing_key,
                         OutboxEvent.message_type,
-                        OutboxEvent.payload,
+                        # As text: sent as stored, not decoded into objects and encoded again.
+                        cast(OutboxEvent.payload, Text).label("payload"),
                         OutboxEvent.traceparent,
                     )
                     .where(OutboxEvent.sent_at.is_(None))
@@ -117,7 +117,7 @@ class OutboxRelay:
                 OutgoingMessage(
                     routing_key=row.routing_key,
                     message_type=row.message_type,
-                    body=_json_bytes(row.payload),
+                    body=row.payload.encode(),
                     message_id=f"outbox-{row.id}",
                     mandatory=must_route(row.message_type),
                     traceparent=_relayed(row.traceparent, row.routing_key),
@@ -174,10 +174,6 @@ def _relayed(traceparent: str | None, routing_key: str) -> str | None:
         attributes={"messaging.system": "rabbitmq", "messaging.destination.name": routing_key},
     ):
         return current_traceparent()
-
-
-def _json_bytes(payload: object) -> bytes:
-    return json.dumps(payload, separators=(",", ":")).encode()
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

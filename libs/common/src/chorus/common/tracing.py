@@ -128,10 +128,29 @@ def span(
     """A span, child of `parent` (a stored `traceparent` or message headers) when given, else of
     the current span. Attributes name things (a network, a queue, a status): never a token or a
     message's text."""
+    context = context_from(parent)
+    if context is None and not _installed():
+        # Off, the API's no-op span would only stand in for the current one (an untraced
+        # process still passes on a context it was handed): the same, for a fraction of the
+        # cost of a span per share and per hop.
+        yield trace.get_current_span()
+        return
     with _tracer().start_as_current_span(
-        name, context=context_from(parent), kind=kind, attributes=attributes
+        name, context=context, kind=kind, attributes=attributes
     ) as current:
         yield current
+
+
+_provider_seen = False
+
+
+def _installed() -> bool:
+    """Whether a tracer provider is installed (by `start_tracing`, or a test); one never goes
+    away once set, so after the first yes the question costs nothing."""
+    global _provider_seen
+    if not _provider_seen:
+        _provider_seen = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    return _provider_seen
 
 
 @cache

@@ -7,19 +7,24 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 
 from chorus.common.batching import Batcher
 from chorus.common.db import Database
 from chorus.common.messages import SharePublished
-from chorus.common.models import MetricReadback
 from chorus.common.tracing import span
 from chorus.metrics.samples import store_samples
 
 __all__ = ["MetricsHandlers"]
 
-_NEW_READBACKS = insert(MetricReadback).on_conflict_do_nothing(
-    index_elements=["share_id", "due_at"]
+# Over arrays: one statement per batch (five read-backs a share), compiled once per process.
+_NEW_READBACKS = text(
+    """
+    INSERT INTO metric_readbacks (org_id, share_id, due_at)
+    SELECT * FROM unnest(CAST(:org_ids AS uuid[]), CAST(:share_ids AS uuid[]),
+                         CAST(:due_ats AS timestamptz[]))
+    ON CONFLICT (share_id, due_at) DO NOTHING
+    """
 )
 
 
@@ -64,11 +69,16 @@ class MetricsHandlers:
             if e.observed is not None
         ]
         readbacks = [row for e in events for row in self._readbacks(e)]
-        # Idempotent: a redelivered event finds its sample and read-backs already there. The
-        # statements take their rows as parameters (executemany), so they are compiled once per
-        # process rather than once per batch size.
+        # Idempotent: a redelivered event finds its sample and read-backs already there.
         async with self.db.sessions.begin() as session:
             await store_samples(session, samples)
             if readbacks:
-                await session.execute(_NEW_READBACKS, readbacks)
+                await session.execute(
+                    _NEW_READBACKS,
+                    {
+                        "org_ids": [r["org_id"] for r in readbacks],
+                        "share_ids": [r["share_id"] for r in readbacks],
+                        "due_ats": [r["due_at"] for r in readbacks],
+                    },
+                )
         return [None] * len(events)

@@ -7,21 +7,41 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from chorus.common.models import MetricSample
 
 __all__ = ["store_samples"]
 
-# Compiled once per process: rows go as parameters (executemany), not as a VALUES list.
-_NEW_SAMPLES = insert(MetricSample).on_conflict_do_nothing(index_elements=["share_id", "taken_at"])
-_LATEST = text(
+_COLUMNS = (
+    "org_id",
+    "share_id",
+    "campaign_id",
+    "network",
+    "taken_at",
+    "reshares",
+    "likes",
+    "replies",
+    "impressions",
+    "followers",
+)
+# One statement per batch over arrays, whatever its size (compiled once per process): as
+# executemany, each row was a statement of its own, in this process and in PostgreSQL.
+_ROWS = """
+    SELECT * FROM unnest(CAST(:org_id AS uuid[]), CAST(:share_id AS uuid[]),
+        CAST(:campaign_id AS uuid[]), CAST(:network AS text[]), CAST(:taken_at AS timestamptz[]),
+        CAST(:reshares AS int[]), CAST(:likes AS int[]), CAST(:replies AS int[]),
+        CAST(:impressions AS int[]), CAST(:followers AS int[]))
+"""
+_NEW_SAMPLES = text(
+    f"""
+    INSERT INTO metric_samples ({", ".join(_COLUMNS)})
+    {_ROWS}
+    ON CONFLICT (share_id, taken_at) DO NOTHING
     """
-    INSERT INTO latest_metrics (share_id, org_id, campaign_id, network, taken_at, reshares,
-                                likes, replies, impressions, followers)
-    VALUES (:share_id, :org_id, :campaign_id, :network, :taken_at, :reshares, :likes,
-            :replies, :impressions, :followers)
+)
+_LATEST = text(
+    f"""
+    INSERT INTO latest_metrics ({", ".join(_COLUMNS)})
+    {_ROWS}
     ON CONFLICT (share_id) DO UPDATE SET taken_at = excluded.taken_at,
         reshares = excluded.reshares, likes = excluded.likes, replies = excluded.replies,
         impressions = excluded.impressions, followers = excluded.followers
@@ -30,9 +50,20 @@ _LATEST = text(
 )
 
 
+def _arrays(samples: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {column: [s.get(column) for s in samples] for column in _COLUMNS}
+
+
 async def store_samples(session: AsyncSession, samples: Sequence[dict[str, Any]]) -> None:
     """`samples`: rows of metric_samples, each with its `taken_at`."""
     if not samples:
         return
-    await session.execute(_NEW_SAMPLES, list(samples))
-    await session.execute(_LATEST, list(samples))
+    await session.execute(_NEW_SAMPLES, _arrays(samples))
+    # One statement may update a row once: of a share's samples (a redelivered event next to
+    # its first delivery), the newest stands for it, as it would have won row by row.
+    newest: dict[Any, dict[str, Any]] = {}
+    for sample in samples:
+        kept = newest.get(sample["share_id"])
+        if kept is None or kept["taken_at"] <= sample["taken_at"]:
+            newest[sample["share_id"]] = sample
+    await session.execute(_LATEST, _arrays(list(newest.values())))
