@@ -5,7 +5,8 @@
 Starts its own PostgreSQL, RabbitMQ and simulator on loopback, seeds N ambassadors each with one
 Mastodon account, and has a campaign's N shares staged and released by the gateway and the
 scheduler, which are then stopped: the N shares wait in the publisher's queue, in messages of
-up to the scheduler's `CHORUS_SHARES_PER_MESSAGE`. The simulator then answers every call after `--latency-ms`, and ONE publisher starts.
+up to the scheduler's `CHORUS_SHARES_PER_MESSAGE`. The simulator then answers every call after
+`--latency-ms`, and ONE publisher starts.
 
 Prints the rate (`N posts/s`, from the publisher's first call to the network to the last post
 the simulator recorded, and from the process's spawn), the posts in flight (sampled at the
