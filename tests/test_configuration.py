@@ -42,6 +42,7 @@ CASES = [
     ("gateway", {"CHORUS_REPLICAS": "0"}, "replicas"),
     ("metrics", {"CHORUS_READBACK_BATCH": "0"}, "readback_batch"),
     ("scheduler", {"CHORUS_RELEASE_BATCH": "-1"}, "release_batch"),
+    ("scheduler", {"CHORUS_SHARES_PER_MESSAGE": "501"}, "shares_per_message"),
     ("scheduler", {"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"}, "otel_endpoint"),
 ]
 

@@ -4,8 +4,9 @@
 
 Starts its own PostgreSQL, RabbitMQ and simulator on loopback, seeds N ambassadors each with one
 Mastodon account, and has a campaign's N shares staged and released by the gateway and the
-scheduler, which are then stopped: the N `ShareRequested` messages wait in the publisher's
-queue. The simulator then answers every call after `--latency-ms`, and ONE publisher starts.
+scheduler, which are then stopped: the N shares wait in the publisher's queue, in messages of
+up to the scheduler's `CHORUS_SHARES_PER_MESSAGE`. The simulator then answers every call after
+`--latency-ms`, and ONE publisher starts.
 
 Prints the rate (`N posts/s`, from the publisher's first call to the network to the last post
 the simulator recorded, and from the process's spawn), the posts in flight (sampled at the
@@ -80,8 +81,8 @@ async def _waiting(amqp_url: str) -> int:
 
 
 def _stage_and_queue(stack: Stack, key: str, count: int, deadline: float) -> float:
-    """Create the campaign and wait until its N shares are queued and their N messages wait
-    in the publisher's queue; returns the seconds that took."""
+    """Create the campaign and wait until its N shares are queued and their messages wait in
+    the publisher's queue; returns the seconds that took."""
     started = time.monotonic()
     response = httpx.post(
         f"{stack.gateway_url}/v1/campaigns",
@@ -103,8 +104,8 @@ def _stage_and_queue(stack: Stack, key: str, count: int, deadline: float) -> flo
             raise SystemExit(f"shares not all queued before the deadline: {counts}")
         time.sleep(0.2)
     waiting = asyncio.run(_waiting(stack.amqp_url))
-    if waiting != count:
-        raise SystemExit(f"{waiting} messages in {QUEUE}, {count} expected")
+    if not 0 < waiting <= count:
+        raise SystemExit(f"{waiting} messages in {QUEUE} for {count} shares")
     return time.monotonic() - started
 
 

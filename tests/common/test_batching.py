@@ -68,3 +68,37 @@ async def test_no_more_than_flights_flushes_at_once(flights: int) -> None:
     batcher: Batcher[int, int] = Batcher(flush=flush, max_size=5, flights=flights)
     assert await asyncio.gather(*(batcher.submit(i) for i in range(40))) == list(range(40))
     assert most == flights
+
+
+async def test_a_bad_item_fails_alone_when_the_error_says_isolate() -> None:
+    flushed: list[list[int]] = []
+
+    async def flush(items: Sequence[int]) -> list[int]:
+        flushed.append(list(items))
+        if 13 in items:
+            raise ValueError("item 13 breaks the statement")
+        return [i * 10 for i in items]
+
+    batcher: Batcher[int, int] = Batcher(
+        flush=flush, isolate=lambda exc: isinstance(exc, ValueError)
+    )
+    results = await asyncio.gather(*(batcher.submit(i) for i in (1, 13, 2)), return_exceptions=True)
+    assert results[0] == 10 and results[2] == 20
+    assert isinstance(results[1], ValueError)
+    # The whole batch once, then each item on its own.
+    assert flushed == [[1, 13, 2], [1], [13], [2]]
+
+
+async def test_an_outage_fails_the_whole_batch_without_trying_each_item() -> None:
+    flushed: list[list[int]] = []
+
+    async def flush(items: Sequence[int]) -> list[int]:
+        flushed.append(list(items))
+        raise ConnectionRefusedError("database down")
+
+    batcher: Batcher[int, int] = Batcher(
+        flush=flush, isolate=lambda exc: not isinstance(exc, OSError)
+    )
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(5)), return_exceptions=True)
+    assert all(isinstance(r, ConnectionRefusedError) for r in results)
+    assert flushed == [[0, 1, 2, 3, 4]]

@@ -20,6 +20,7 @@ from chorus.common.kinds import Network
 from chorus.common.settings import DatabaseSettings, ServiceSettings
 from chorus.common.topology import all_queues, publisher_queue
 from chorus.publisher.settings import PublisherSettings
+from chorus.scheduler.settings import SchedulerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy/k8s"
@@ -141,6 +142,14 @@ def test_one_scaled_publisher_per_network_on_a_queue_the_bus_declares(overlay: s
     assert set(scaled) == set(publishers) == {f"chorus-publisher-{n.value}" for n in Network}
     rabbit = of_kind(docs, "RabbitmqCluster")[0]
     namespace = rabbit["metadata"]["namespace"]
+    # What the scheduler puts in one message: from the ConfigMap every container reads.
+    config = named(docs, "ConfigMap", "chorus")["data"]
+    per_message = int(
+        config.get(
+            "CHORUS_SHARES_PER_MESSAGE",
+            SchedulerSettings.model_fields["shares_per_message"].default,
+        )
+    )
     for network in Network:
         name = f"chorus-publisher-{network.value}"
         [container] = publishers[name]["spec"]["template"]["spec"]["containers"]
@@ -154,11 +163,19 @@ def test_one_scaled_publisher_per_network_on_a_queue_the_bus_declares(overlay: s
         # Unacknowledged (in-flight) messages count: the management API, not AMQP.
         assert meta["protocol"] == "http" and meta["mode"] == "QueueLength"
         assert meta["host"] == f"http://{rabbit['metadata']['name']}.{namespace}.svc:15672"
-        # A replica's share of the queue is what it holds in flight at most.
+        # A replica's share of the queue is what it posts at once, in full messages.
         prefetch = int(
             env.get("CHORUS_PREFETCH", PublisherSettings.model_fields["prefetch"].default)
         )
-        assert int(meta["value"]) == prefetch
+        assert int(meta["value"]) == prefetch // per_message
+        # The messages it takes at once hold at least that.
+        taken = int(
+            env.get(
+                "CHORUS_PREFETCH_MESSAGES",
+                PublisherSettings.model_fields["prefetch_messages"].default,
+            )
+        )
+        assert taken * per_message >= prefetch
         spec = scaled[name]["spec"]
         assert 1 <= spec["minReplicaCount"] < spec["maxReplicaCount"]
         assert spec["cooldownPeriod"] >= 60

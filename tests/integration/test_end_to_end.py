@@ -16,6 +16,7 @@ from typing import Any
 import aio_pika
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from chorus.devstack.__main__ import create_campaign_curl
 from chorus.devstack.stack import Stack
@@ -130,6 +131,11 @@ async def test_publisher_killed_mid_campaign_posts_each_share_exactly_once(
     assert len(await _sim_posts(stack, message)) < SHARES, "killed too late to prove anything"
     stack.start_service("publisher")
     await _assert_each_posted_once(stack, api_key, campaign_id, message)
+    # The shares went in many-share messages: the batched path is the one killed and redelivered.
+    scheduler = await _get_text(f"{stack.services['scheduler'].ops_url}/metrics")
+    released = _sample(scheduler, "chorus_shares_released_total", network="mastodon")
+    messages = _sample(scheduler, "chorus_share_messages_released_total", network="mastodon")
+    assert released >= SHARES and 0 < messages <= released / 10, (released, messages)
     async with httpx.AsyncClient() as http:
         await http.post(f"{stack.sim_url}/_sim/faults", json={"latency_ms": 0})
     # Reach is read back for every share: potential reach only, Mastodon has no impressions.
@@ -205,6 +211,14 @@ async def test_every_service_exits_cleanly_on_sigterm(stack: Stack, api_key: str
         log = stack.services[name].log
         code = stack.stop_service(name)
         assert code == 0, f"{name} exited {code}:\n" + "\n".join(log.read_text().splitlines()[-40:])
+
+
+def _sample(exposition: str, name: str, **labels: str) -> float:
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    raise AssertionError(f"no {name}{labels} in the exposition")
 
 
 async def _get_text(url: str) -> str:

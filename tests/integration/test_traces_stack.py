@@ -217,7 +217,7 @@ async def test_one_trace_spans_all_four_services(receiver: tuple[Receiver, str])
     assert call.attributes["chorus.network"] == "mastodon"
     assert call.attributes["http.response.status_code"] == 200
     names = [s.name for s in to_network]
-    for expected in ("attempt share", "release share", "stage campaign"):
+    for expected in ("attempt share", "release shares", "stage campaign"):
         assert expected in names, names
     assert [s.service for s in to_network if s.kind == ProtoSpan.SPAN_KIND_CONSUMER] == [
         "chorus-publisher",

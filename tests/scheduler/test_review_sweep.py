@@ -39,6 +39,7 @@ def _releaser(db: Database, bus: Bus, servers: Servers) -> Releaser:
         bus=bus,
         database_url=servers.database_url,
         batch_size=100,
+        shares_per_message=50,
         poll_seconds=1.0,
         sweep_seconds=10,
         queued_after=timedelta(minutes=15),

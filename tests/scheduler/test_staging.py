@@ -15,7 +15,12 @@ from chorus.common.bus import Bus
 from chorus.common.credentials import Keyring
 from chorus.common.db import Database
 from chorus.common.kinds import Network
-from chorus.common.messages import CampaignCreated, ShareRequested
+from chorus.common.messages import (
+    CampaignCreated,
+    ShareRequested,
+    SharesRequested,
+    SharesRequests,
+)
 from chorus.common.models import Account, Campaign, Organisation, OutboxEvent, Share
 from chorus.common.retry import MAX_REPLANS
 from chorus.common.shares import StagingRules
@@ -77,12 +82,15 @@ async def _staged(
     return await stage_campaign(db, org=org, keyring=keyring, sim=sim, count=n)
 
 
-def _releaser(db: Database, bus: Bus, servers: Servers, batch: int = 1000) -> Releaser:
+def _releaser(
+    db: Database, bus: Bus, servers: Servers, batch: int = 1000, per_message: int = 50
+) -> Releaser:
     return Releaser(
         db=db,
         bus=bus,
         database_url=servers.database_url,
         batch_size=batch,
+        shares_per_message=per_message,
         poll_seconds=1.0,
         sweep_seconds=10,
         queued_after=timedelta(minutes=15),
@@ -103,13 +111,62 @@ async def test_due_shares_are_released_once_to_their_network_queue(
     assert [await releaser.release_once() for _ in range(4)] == [10, 10, 5, 0]
     shares = await share_rows(clean_db, campaign_id)
     assert {s.status for s in shares} == {"queued"} and all(s.released_at for s in shares)
+    received = await _received(bus, Network.MASTODON)
+    # One message per release round here (each round's ten or five shares fit in one).
+    assert [len(m.share_ids) for m in received] == [10, 10, 5]
+    assert {m.org_id for m in received} == {org.id}
+    assert sorted(i for m in received for i in m.share_ids) == sorted(s.id for s in shares)
+
+
+async def _received(bus: Bus, network: Network) -> list[SharesRequested]:
+    """Every message waiting in the network's queue, in either form, as many-share ones."""
+    channel = await bus.channel(prefetch=100)
+    queue = await channel.get_queue(publisher_queue(network).name)
+    received = []
+    while (message := await queue.get(no_ack=True, fail=False)) is not None:
+        received.append(SharesRequests.model_validate_json(message.body).batch())
+    await channel.close()
+    return received
+
+
+async def test_a_release_round_carries_its_shares_in_as_few_messages_as_it_may(
+    clean_db: Database,
+    org: Org,
+    keyring: Keyring,
+    sim_http: httpx.AsyncClient,
+    bus: Bus,
+    servers: Servers,
+) -> None:
+    mastodon = await _staged(clean_db, org, keyring, sim_http, 9)
+    x = await stage_campaign(clean_db, org=org, keyring=keyring, sim=sim_http, count=3, network="x")
+    releaser = _releaser(clean_db, bus, servers, per_message=4)
+    assert await releaser.release_once() == 12
+    # Per network, at most four shares a message.
+    by_network = {n: await _received(bus, n) for n in (Network.MASTODON, Network.X)}
+    assert sorted(len(m.share_ids) for m in by_network[Network.MASTODON]) == [1, 4, 4]
+    assert [len(m.share_ids) for m in by_network[Network.X]] == [3]
+    for network, campaign_id in ((Network.MASTODON, mastodon), (Network.X, x)):
+        sent = sorted(i for m in by_network[network] for i in m.share_ids)
+        assert sent == sorted(s.id for s in await share_rows(clean_db, campaign_id))
+
+
+async def test_one_share_a_message_sends_what_publishers_of_earlier_releases_read(
+    clean_db: Database,
+    org: Org,
+    keyring: Keyring,
+    sim_http: httpx.AsyncClient,
+    bus: Bus,
+    servers: Servers,
+) -> None:
+    campaign_id = await _staged(clean_db, org, keyring, sim_http, 3)
+    assert await _releaser(clean_db, bus, servers, per_message=1).release_once() == 3
     channel = await bus.channel(prefetch=100)
     queue = await channel.get_queue(publisher_queue(Network.MASTODON).name)
     received = []
     while (message := await queue.get(no_ack=True, fail=False)) is not None:
         received.append(ShareRequested.model_validate_json(message.body).share_id)
     await channel.close()
-    assert sorted(received) == sorted(s.id for s in shares)
+    assert sorted(received) == sorted(s.id for s in await share_rows(clean_db, campaign_id))
 
 
 async def test_shares_planned_for_later_wait(

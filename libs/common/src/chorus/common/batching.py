@@ -8,6 +8,10 @@ not 100. A caller gets its own result, or the batch's exception.
 At most `flights` flushes run at once; calls made meanwhile wait and go together in the next
 one. Under load a batch then holds everything that arrived during the previous flush, so the
 number of transactions follows the database's pace, not the number of callers.
+
+A flush that fails fails every caller in it, which is right for an outage but not for one bad
+item (a share whose row breaks the statement): `isolate(exc)` true, and each item of the failed
+batch is flushed again on its own, so only the callers whose own item fails see an error.
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ class Batcher(Generic[T, R]):
         flush: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
         max_size: int = 500,
         flights: int = 2,
+        isolate: Callable[[Exception], bool] | None = None,
     ) -> None:
         self._flush = flush
+        self._isolate = isolate
         self._max_size = max_size
         self._flights = flights
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
@@ -69,6 +75,14 @@ class Batcher(Generic[T, R]):
         try:
             results = await self._flush([item for item, _ in batch])
         except BaseException as exc:
+            if (
+                isinstance(exc, Exception)
+                and len(batch) > 1
+                and self._isolate
+                and self._isolate(exc)
+            ):
+                await self._one_by_one(batch)
+                return
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
@@ -76,5 +90,23 @@ class Batcher(Generic[T, R]):
                 raise
             return
         for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    async def _one_by_one(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        # One at a time, inside this flight: isolating a bad item must not take more of the
+        # database at once than the batch did.
+        for index, (item, future) in enumerate(batch):
+            try:
+                [result] = await self._flush([item])
+            except BaseException as exc:
+                if not future.done():
+                    future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    for _, rest in batch[index + 1 :]:
+                        if not rest.done():
+                            rest.set_exception(exc)
+                    raise
+                continue
             if not future.done():
                 future.set_result(result)

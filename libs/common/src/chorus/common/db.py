@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import (
 
 from chorus.common.settings import DatabaseSettings
 
-__all__ = ["Database", "Executor", "open_database"]
+__all__ = ["Database", "Executor", "is_outage", "open_database"]
 
 # Where a statement runs: an ORM session, or a bare connection in a transaction.
 Executor = AsyncSession | AsyncConnection
@@ -47,3 +48,26 @@ def open_database(
         connect_args={"server_settings": {"application_name": application_name}},
     )
     return Database(engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False))
+
+
+# SQLSTATE classes of a server that cannot serve: connection exceptions, insufficient resources,
+# operator intervention (shutting down, starting up).
+_OUTAGE_STATES = ("08", "53", "57")
+
+
+def is_outage(exc: Exception) -> bool:
+    """Whether `exc` says the database is unreachable or going away, not that the statement or
+    its data were at fault: trying the same work again piece by piece would only fail again."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        state = getattr(exc.orig, "sqlstate", None) or ""
+        if exc.connection_invalidated or state.startswith(_OUTAGE_STATES):
+            return True
+    return isinstance(
+        exc,
+        OSError
+        | TimeoutError
+        | sa_exc.TimeoutError
+        | sa_exc.DisconnectionError
+        | sa_exc.OperationalError
+        | sa_exc.InterfaceError,
+    )

@@ -9,14 +9,15 @@ from __future__ import annotations
 import functools
 import uuid
 from datetime import datetime
-from typing import ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag, field_validator
 
 from chorus.common.kinds import Network
 from chorus.common.text import SafeLine, SafeText
 
 __all__ = [
+    "MAX_SHARES_PER_MESSAGE",
     "AccountNeedsReauth",
     "CampaignCancelled",
     "CampaignCompleted",
@@ -27,6 +28,8 @@ __all__ = [
     "ShareFailed",
     "SharePublished",
     "ShareRequested",
+    "SharesRequested",
+    "SharesRequests",
     "must_route",
     "share_requested_key",
 ]
@@ -66,7 +69,11 @@ def share_requested_key(network: Network) -> str:
 
 
 class ShareRequested(Message):
-    """Post this share now. Sent when a share is due; may arrive more than once."""
+    """Post this share now. Sent when a share is due; may arrive more than once.
+
+    The message of releases before `SharesRequested`: still accepted, and still sent by a
+    scheduler told to put one share in each message (publishers of an older release on the
+    queue during a rolling upgrade read nothing else)."""
 
     ROUTING_KEY = "share.requested.*"
 
@@ -76,6 +83,62 @@ class ShareRequested(Message):
 
     def routing_key(self) -> str:
         return share_requested_key(self.network)
+
+    def as_batch(self) -> SharesRequested:
+        return SharesRequested(share_ids=[self.share_id], org_id=self.org_id, network=self.network)
+
+
+# The most shares one message may carry, whatever the scheduler is told: a publisher refuses
+# (dead-letters) a longer list rather than holding that many shares for one ack.
+MAX_SHARES_PER_MESSAGE = 500
+
+
+class SharesRequested(Message):
+    """Post these due shares of one organisation on one network now; may arrive more than once.
+
+    One message for many shares saves broker round trips; each share is still claimed, attempted
+    and recorded on its own, so a redelivery posts none of them twice."""
+
+    ROUTING_KEY = "share.requested.*"
+
+    share_ids: list[uuid.UUID] = Field(min_length=1, max_length=MAX_SHARES_PER_MESSAGE)
+    org_id: uuid.UUID
+    network: Network
+
+    @field_validator("share_ids")
+    @classmethod
+    def _each_once(cls, ids: list[uuid.UUID]) -> list[uuid.UUID]:
+        seen: set[uuid.UUID] = set()
+        for share_id in ids:
+            if share_id in seen:
+                raise ValueError(f"share {share_id} is named more than once")
+            seen.add(share_id)
+        return ids
+
+    def routing_key(self) -> str:
+        return share_requested_key(self.network)
+
+
+def _request_kind(body: Any) -> str:
+    if isinstance(body, SharesRequested) or (isinstance(body, dict) and "share_ids" in body):
+        return "many"
+    return "one"  # and what is neither is refused as not being one
+
+
+class SharesRequests(
+    RootModel[
+        Annotated[
+            Annotated[SharesRequested, Tag("many")] | Annotated[ShareRequested, Tag("one")],
+            Discriminator(_request_kind),
+        ]
+    ]
+):
+    """Any message of a publisher queue: many shares, or one (the older form). A body is read
+    as the kind its fields name, so a bad one is refused with that kind's own errors."""
+
+    def batch(self) -> SharesRequested:
+        root = self.root
+        return root if isinstance(root, SharesRequested) else root.as_batch()
 
 
 class Observation(BaseModel):

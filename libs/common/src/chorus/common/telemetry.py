@@ -21,6 +21,7 @@ __all__ = [
     "SHARES_FAILED",
     "SHARES_OUTCOMES",
     "SHARES_RELEASED",
+    "SHARE_MESSAGES_RELEASED",
     "WEBHOOK_ATTEMPTS",
 ]
 
@@ -32,6 +33,12 @@ BUS_MESSAGES = Counter(
 OUTBOX_RELAYED = Counter("chorus_outbox_relayed_total", "Outbox events published with confirms.")
 SHARES_RELEASED = Counter(
     "chorus_shares_released_total", "Shares released to the bus when due.", ["network"]
+)
+SHARE_MESSAGES_RELEASED = Counter(
+    "chorus_share_messages_released_total",
+    "Messages the releases took to the publisher queues (each carries one share or more): "
+    "over chorus_shares_released_total, the shares one message carries on average.",
+    ["network"],
 )
 SHARES_OUTCOMES = Counter(
     "chorus_share_outcomes_total",

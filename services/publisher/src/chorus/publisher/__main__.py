@@ -11,7 +11,7 @@ from chorus.common.credentials import Keyring
 from chorus.common.db import open_database
 from chorus.common.http import NetworkHttp
 from chorus.common.lifecycle import configure_logging, run
-from chorus.common.messages import ShareRequested
+from chorus.common.messages import SharesRequests
 from chorus.common.outbox import OutboxRelay
 from chorus.common.topology import publisher_queue
 from chorus.common.tracing import start_tracing
@@ -39,13 +39,15 @@ async def serve(settings: PublisherSettings, keyring: Keyring, stop: asyncio.Eve
         images=ImageFetcher(http, max_bytes=spec.max_image_bytes),
         longest_rate_wait=timedelta(seconds=settings.longest_rate_wait_seconds),
         links=_links(settings),
+        in_flight=settings.prefetch,
+        stopping=stop,
     )
     consumer = Consumer(
         bus=bus,
         queue=publisher_queue(settings.network),
-        model=ShareRequested,
-        handler=handlers.share_requested,
-        prefetch=settings.prefetch,
+        model=SharesRequests,
+        handler=handlers.requested,
+        prefetch=settings.prefetch_messages,
     )
     relay = OutboxRelay(db=db, bus=bus, database_url=settings.database_url)
 

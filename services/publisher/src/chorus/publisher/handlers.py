@@ -1,16 +1,25 @@
-"""Posting one share per message: claim it (intent recorded), attempt it, record the outcome.
+"""Posting the shares a message names: each claimed (intent recorded), attempted and recorded
+on its own, all of them at once within the publisher's posts in flight.
 
-The shares table, not the message, is the source of truth: a message only says "look at this
-share now". A delivery that finds nothing to do (an outcome already, a wait until later, or a
-live attempt holding the claim) is acked; if a live attempt dies, its lease runs out and the
+The shares table, not the message, is the source of truth: a message only says "look at these
+shares now". A share with nothing to do (an outcome already, a wait until later, or a live
+attempt holding the claim) is skipped; if a live attempt dies, its lease runs out and the
 scheduler's sweeper plans the share again. Claims, the still-wanted check and outcomes of
-concurrent handlers are written in batches; each message is acked only once its own outcome
-has committed.
+concurrent shares are written in batches, a bad share's failing alone (`Batcher.isolate`).
+
+A message is acked once every share in it has its outcome committed (or was skipped). If one
+share's handling fails unexpectedly, the others still end and are recorded, then the message
+goes back to the queue: its redelivery finds them done and tries only the failed one, so a
+poison share can run the message into its delivery limit, but by then every other share in
+it has its outcome, and the sweeper takes the poison share back. When the service stops, no
+share of a message is started any more; those started end, and the message goes back for
+another replica to do the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -23,9 +32,9 @@ from chorus.common.credentials import (
     mark_needs_reauth,
     refresh_credentials,
 )
-from chorus.common.db import Database
-from chorus.common.failures import AuthorizationFailure, MessageRejected
-from chorus.common.messages import ShareRequested
+from chorus.common.db import Database, is_outage
+from chorus.common.failures import AuthorizationFailure, MessageRejected, RetryLater
+from chorus.common.messages import ShareRequested, SharesRequested, SharesRequests
 from chorus.common.ratelimits import Hold, hold
 from chorus.common.retry import MAX_RATE_WAIT
 from chorus.common.shares import (
@@ -44,7 +53,9 @@ from chorus.publisher.attempt import AccountHooks, Attempts, Renew
 from chorus.publisher.links import TrackedLinks
 from chorus.publisher.media import ImageFetcher
 
-__all__ = ["PublisherHandlers"]
+__all__ = ["PublisherHandlers", "SharesUnfinished"]
+
+log = logging.getLogger(__name__)
 
 _LABELS = {
     "Published": "published",
@@ -52,6 +63,14 @@ _LABELS = {
     "Cancelled": "cancelled",
     "Manual": "manual",
 }
+
+
+def _isolate(exc: Exception) -> bool:
+    return not is_outage(exc)
+
+
+class SharesUnfinished(Exception):
+    """Some shares of a message failed unexpectedly; the others have their outcome."""
 
 
 def _label(outcome: Outcome) -> str:
@@ -74,9 +93,14 @@ class PublisherHandlers:
         images: ImageFetcher,
         longest_rate_wait: timedelta = MAX_RATE_WAIT,
         links: TrackedLinks | None = None,
+        in_flight: int = 200,
+        stopping: asyncio.Event | None = None,
     ) -> None:
-        """`links` None: posts carry the campaign's URL, untracked."""
+        """`links` None: posts carry the campaign's URL, untracked. `in_flight`: shares
+        attempted at once, over all messages. `stopping` set: no share is started any more."""
         self.db = db
+        self._slots = asyncio.Semaphore(in_flight)
+        self._stopping = stopping or asyncio.Event()
         self._links = links
         self.keyring = keyring
         # Refreshes under way, kept alive past a cancelled attempt (see `_refresh`).
@@ -84,11 +108,15 @@ class PublisherHandlers:
         self.claim_lease = claim_lease
         self.network = spec.network
         self._claims: Batcher[tuple[uuid.UUID, uuid.UUID], ClaimedShare | None] = Batcher(
-            flush=self._claim_many
+            flush=self._claim_many, isolate=_isolate
         )
-        self._wanted: Batcher[Claim, str | None] = Batcher(flush=self._still_wanted)
-        self._outcomes: Batcher[tuple[Outcome, str | None], bool] = Batcher(flush=self._record_many)
-        self._holds: Batcher[Hold, None] = Batcher(flush=self._hold_many)
+        self._wanted: Batcher[Claim, str | None] = Batcher(
+            flush=self._still_wanted, isolate=_isolate
+        )
+        self._outcomes: Batcher[tuple[Outcome, str | None], bool] = Batcher(
+            flush=self._record_many, isolate=_isolate
+        )
+        self._holds: Batcher[Hold, None] = Batcher(flush=self._hold_many, isolate=_isolate)
         self.attempts = Attempts(
             spec=spec,
             client=client,
@@ -156,14 +184,54 @@ class PublisherHandlers:
                 traces={o.claim.share_id: trace for o, trace in outcomes if trace is not None},
             )
 
+    async def requested(self, request: SharesRequests) -> None:
+        """A message of the publisher queue, in either form."""
+        await self.shares_requested(request.batch())
+
     async def share_requested(self, request: ShareRequested) -> None:
+        await self.shares_requested(request.as_batch())
+
+    async def shares_requested(self, request: SharesRequested) -> None:
         if request.network != self.network:
             raise MessageRejected(
-                f"{request.network.value} share on the {self.network.value} queue"
+                f"{request.network.value} shares on the {self.network.value} queue"
             )
+        started: list[asyncio.Task[None]] = []
+        try:
+            for share_id in request.share_ids:
+                await self._slots.acquire()
+                if self._stopping.is_set():
+                    self._slots.release()
+                    break
+                task = asyncio.ensure_future(self._share(share_id, request.org_id))
+                task.add_done_callback(lambda _: self._slots.release())
+                started.append(task)
+            # Each share ends on its own: one failing must not cut the others short.
+            results = await asyncio.gather(*started, return_exceptions=True)
+        except BaseException:
+            # Cancelled (the connection dropped, or the drain ran out): the message will be
+            # redelivered, and each share is safe to stop where it is (see the module's doc).
+            for task in started:
+                task.cancel()
+            raise
+        tried = zip(request.share_ids[: len(started)], results, strict=True)
+        failed = [(share_id, r) for share_id, r in tried if isinstance(r, BaseException)]
+        for share_id, exc in failed:
+            log.error("share %s failed unexpectedly", share_id, exc_info=exc)
+        if failed:
+            raise SharesUnfinished(
+                f"{len(failed)} of the message's {len(request.share_ids)} shares failed "
+                "unexpectedly; the others have their outcome"
+            ) from failed[0][1]
+        if len(started) < len(request.share_ids):
+            raise RetryLater(
+                f"stopping: {len(request.share_ids) - len(started)} shares not started"
+            )
+
+    async def _share(self, share_id: uuid.UUID, org_id: uuid.UUID) -> None:
         network = {"chorus.network": self.network.value}
         with span("claim share", attributes=network):
-            share = await self._claims.submit((request.share_id, request.org_id))
+            share = await self._claims.submit((share_id, org_id))
         if share is None:
             return
         with span("attempt share", attributes=network):

@@ -20,6 +20,16 @@ class PublisherSettings(ServiceSettings, LinkSettings):
         description="The one network this deployment posts to.",
     )
     prefetch: int = Field(default=200, ge=1, le=5000, description="Posts in flight at most.")
+    prefetch_messages: int = Field(
+        default=16,
+        ge=1,
+        le=1000,
+        description="Messages taken from the queue at once. Each carries up to the scheduler's "
+        "CHORUS_SHARES_PER_MESSAGE shares, which wait for one of the `prefetch` places in "
+        "flight: enough to keep those full between messages, few enough that a replica does "
+        "not hoard shares that another replica could post, and that a share waits far less "
+        "than the sweeper's CHORUS_QUEUED_AFTER_SECONDS.",
+    )
     http_max_connections: int = Field(default=200, ge=1)
     attempt_deadline_seconds: float = Field(
         default=30.0,

@@ -67,6 +67,7 @@ async def serve(settings: SchedulerSettings, keyring: Keyring, stop: asyncio.Eve
         bus=bus,
         database_url=settings.database_url,
         batch_size=settings.release_batch,
+        shares_per_message=settings.shares_per_message,
         poll_seconds=settings.release_poll_seconds,
         sweep_seconds=settings.sweep_seconds,
         queued_after=timedelta(seconds=settings.queued_after_seconds),

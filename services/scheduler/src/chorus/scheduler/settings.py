@@ -5,6 +5,7 @@ from datetime import timedelta
 from pydantic import Field
 
 from chorus.common.kinds import Network
+from chorus.common.messages import MAX_SHARES_PER_MESSAGE
 from chorus.common.settings import ServiceSettings, WebhookSettings
 from chorus.common.shares import StagingRules
 from chorus.common.shares.staging import X_APP_DAILY_BUDGET
@@ -14,6 +15,14 @@ __all__ = ["SchedulerSettings"]
 
 class SchedulerSettings(ServiceSettings, WebhookSettings):
     release_batch: int = Field(default=1000, ge=1, le=50_000)
+    shares_per_message: int = Field(
+        default=50,
+        ge=1,
+        le=MAX_SHARES_PER_MESSAGE,
+        description="Due shares of one network (and organisation) one message to a publisher "
+        "queue carries at most. 1 sends the one-share messages of earlier releases: set it while "
+        "publishers of such a release still consume, during a rolling upgrade.",
+    )
     release_poll_seconds: float = Field(default=1.0, gt=0)
     # How often lost shares are looked for: attempts whose claim's lease ran out (the
     # publisher died mid-attempt) and released shares whose message is gone. The first are
