@@ -12,13 +12,14 @@ run: bootstrap
 	@$(PY) -m chorus.devstack run
 
 # The local Bluesky network installs (minutes, the first time on a machine) in the background
-# while the linters and the rest of the suite run; its tests run last and wait for it.
+# while the linters and the rest of the suite run; its tests run last and wait for it. The
+# suite runs as two pytest processes side by side (scripts/test.sh says which suites).
 test: bootstrap
 	@mkdir -p .run && (scripts/bluesky/install.sh >.run/bluesky-install.log 2>&1 &) && \
 	$(PY) -m ruff check . && \
 	$(PY) -m ruff format --check . && \
 	$(PY) -m mypy libs services tests bench && \
-	$(PY) -m pytest -q -p no:cacheprovider
+	scripts/test.sh
 
 lint: bootstrap
 	@$(PY) -m ruff check . && $(PY) -m ruff format --check .

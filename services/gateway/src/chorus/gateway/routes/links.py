@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 
 from chorus.common.links import CODE_PATTERN
 from chorus.gateway.bots import is_bot
-from chorus.gateway.clicks import count_click, find_target
+from chorus.gateway.clicks import follow
 from chorus.gateway.deps import SessionsDep
 from chorus.gateway.problems import Problem, problems
 
@@ -52,9 +52,7 @@ async def follow_link(
     if not CODE_PATTERN.match(code):
         raise Problem(404, "No such link.")
     async with sessions.begin() as session:
-        target = await find_target(session=session, code=code)
-        if target is None:
-            raise Problem(404, "No such link.")
-        if not is_bot(user_agent):
-            await count_click(session=session, target=target)
+        target = await follow(session=session, code=code, count=not is_bot(user_agent))
+    if target is None:
+        raise Problem(404, "No such link.")
     return RedirectResponse(target.url, status_code=302, headers={"Cache-Control": "no-store"})
