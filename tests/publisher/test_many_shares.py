@@ -329,3 +329,22 @@ async def test_bad_messages_are_dead_lettered_and_change_nothing(
         await consumer.stop(grace=5)
     assert set((await _statuses(clean_db, request)).values()) == {"queued"}
     assert sim_state.requests[POSTS] == 0
+
+
+async def test_two_deliveries_of_a_message_at_once_post_each_share_once(
+    clean_db: Database,
+    org: Org,
+    keyring: Keyring,
+    sim_http: httpx.AsyncClient,
+    sim_net: NetworkHttp,
+    sim_state: SimState,
+) -> None:
+    # A publisher that takes over after a crash gets the dead one's message redelivered and
+    # the same shares released again by the sweep, together: their claims meet in one batch.
+    request = await _queued(clean_db, org, keyring, sim_http, 12)
+    handlers = _handlers(clean_db, sim_net, keyring)
+    await asyncio.gather(handlers.shares_requested(request), handlers.shares_requested(request))
+    assert set((await _statuses(clean_db, request)).values()) == {"published"}
+    # One POST per share: the second delivery's asks got no claim, not the first one's.
+    assert sim_state.requests[POSTS] == 12
+    _posted_once(sim_state, 12)

@@ -150,7 +150,15 @@ async def claim_many(
         )
         for row, held in zip(rows, holds, strict=True)
     }
-    return [claimed.get(share_id) for share_id, _ in requests]
+    # A share asked for twice in one batch (two deliveries of it at once: a redelivered
+    # message and the one released again after the sweep, say) is one row updated once: only
+    # the first asker gets the claim, or both would post it, each believing it the first try.
+    handed: set[uuid.UUID] = set()
+    answers: list[ClaimedShare | None] = []
+    for share_id, _ in requests:
+        answers.append(None if share_id in handed else claimed.get(share_id))
+        handed.add(share_id)
+    return answers
 
 
 _WANTED = text(
