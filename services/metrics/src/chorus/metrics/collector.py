@@ -153,9 +153,15 @@ class Collector:
             if not rows:
                 return 0
             groups = _grouped(rows)
-            held = await self._budgets.held(
-                session, [t.scope for g in groups for t in self._tokens(g.network, g.rows)]
-            )
+            # The scopes come from the rows alone: each group's tokens are opened (decrypted)
+            # once, when it is read, not here as well.
+            scopes = {
+                self._budgets.scope(g.network, r.account_id, r.base_url)
+                for g in groups
+                for r in g.rows
+                if r.connected
+            }
+            held = await self._budgets.held(session, list(scopes))
             results = await asyncio.gather(
                 *(self._read_group(g, held) for g in groups), return_exceptions=True
             )
