@@ -44,6 +44,10 @@ class LocalPostgres:
     durable: bool = True
     # PostgreSQL's own default: Chorus's connection budget (README) must fit in it.
     max_connections: int = 100
+    # PostgreSQL's own default, ample for tests and `make run`. A benchmark whose data outgrows
+    # it (bench-staging's million shares, about 700 MB with their indexes) sizes it as a
+    # production server would be, or it measures the backend evicting its own pages.
+    shared_buffers: str = "128MB"
     # Where the server's files really are: `root` itself, or (when the server runs as another
     # user who cannot reach `root`, as in a checkout under /root) a folder of its own under
     # the system's temporary folder, which `root/server` points at.
@@ -137,7 +141,7 @@ class LocalPostgres:
             "-c listen_addresses=127.0.0.1",
             f"-c unix_socket_directories={home / 'sock'}",
             f"-c max_connections={self.max_connections}",
-            "-c shared_buffers=128MB",
+            f"-c shared_buffers={self.shared_buffers}",
         ]
         if not self.durable:
             # Test and benchmark data is thrown away; fsync only costs time there.
