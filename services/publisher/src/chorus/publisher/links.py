@@ -24,12 +24,20 @@ __all__ = ["TrackedLinks"]
 log = logging.getLogger(__name__)
 
 # No conflict target: a share that has its code keeps it, and a code another share already
-# holds (a 1-in-2^71 collision) is not taken; that share then goes out untracked.
-_STORE = text(
+# holds (a 1-in-2^71 collision) is not taken; that share then goes out untracked. One round
+# trip: the codes just stored come back from the insert, and those stored before from the
+# table (the statement's snapshot predates its own insert, so none is read twice).
+_STORE_AND_READ = text(
     """
-    INSERT INTO share_links (code, share_id, org_id)
-    SELECT * FROM unnest(CAST(:codes AS text[]), CAST(:ids AS uuid[]), CAST(:orgs AS uuid[]))
-    ON CONFLICT DO NOTHING
+    WITH stored AS (
+        INSERT INTO share_links (code, share_id, org_id)
+        SELECT * FROM unnest(CAST(:codes AS text[]), CAST(:new AS uuid[]), CAST(:orgs AS uuid[]))
+        ON CONFLICT DO NOTHING
+        RETURNING share_id, code
+    )
+    SELECT share_id, code FROM stored
+    UNION ALL
+    SELECT share_id, code FROM share_links WHERE share_id = ANY(:ids)
     """
 )
 _READ = text("SELECT share_id, code FROM share_links WHERE share_id = ANY(:ids)")
@@ -56,17 +64,18 @@ class TrackedLinks:
         # that URL, and the look-up before a retry must match it, or the post goes out twice.
         first = [s for s in claimed if not s.attempted_before]
         if first:
-            await session.execute(
-                _STORE,
+            rows = await session.execute(
+                _STORE_AND_READ,
                 {
                     "codes": [link_code(self._key, s.claim.share_id) for s in first],
-                    "ids": [s.claim.share_id for s in first],
+                    "new": [s.claim.share_id for s in first],
                     "orgs": [s.claim.org_id for s in first],
+                    "ids": ids,
                 },
             )
-        codes: dict[uuid.UUID, str] = {
-            row.share_id: row.code for row in await session.execute(_READ, {"ids": ids})
-        }
+        else:
+            rows = await session.execute(_READ, {"ids": ids})
+        codes: dict[uuid.UUID, str] = {row.share_id: row.code for row in rows}
         return [self._tracked(s, codes) for s in shares]
 
     def _tracked(
