@@ -26,9 +26,9 @@ from pathlib import Path
 import httpx
 import psutil
 
+from bench.cpu import cpu_seconds
 from bench.fanout.baseline import bare_publish_consume
 from bench.fanout.celery_run import POOLS, Peer, PeerRun
-from bench.fanout.cpu import cpu_seconds
 from bench.running import kept_on_failure
 from chorus.devstack.seeding import organisation_id, seed
 from chorus.devstack.stack import Stack

@@ -31,8 +31,8 @@ from pathlib import Path
 import aio_pika
 import asyncpg
 import httpx
-import psutil
 
+from bench.cpu import cpu_seconds
 from bench.running import kept_on_failure
 from chorus.common.kinds import Network
 from chorus.common.topology import publisher_queue
@@ -109,41 +109,6 @@ def _stage_and_queue(stack: Stack, key: str, count: int, deadline: float) -> flo
     return time.monotonic() - started
 
 
-def _cpu(pid: int) -> float:
-    """CPU seconds of a process and its children so far."""
-    root = psutil.Process(pid)
-    total = 0.0
-    for proc in [root, *root.children(recursive=True)]:
-        try:
-            times = proc.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
-
-
-_PARTS = {"chorus.netsim": "simulator", "postgres": "postgresql", "beam.smp": "rabbitmq"}
-
-
-def _others_cpu(stack: Stack) -> dict[str, float]:
-    """CPU seconds so far of what shares the machine with the publisher, by part."""
-    roots = [psutil.Process()]
-    if stack.postgres is not None and stack.postgres.pid is not None:
-        roots.append(psutil.Process(stack.postgres.pid))
-    totals: dict[str, float] = {}
-    for proc in [p for root in roots for p in [root, *root.children(recursive=True)]]:
-        try:
-            command = " ".join(proc.cmdline())
-            times = proc.cpu_times()
-        except psutil.Error:
-            continue
-        for marker, part in _PARTS.items():
-            if marker in command:
-                totals[part] = totals.get(part, 0.0) + times.user + times.system
-                break
-    return totals
-
-
 @dataclass
 class Run:
     spawned: float
@@ -166,9 +131,7 @@ def _publish(stack: Stack, args: argparse.Namespace, deadline: float) -> Run:
         CHORUS_HTTP_MAX_CONNECTIONS=str(args.http_connections),
     )
     run.ready = time.time()
-    pid = publisher.proc.pid
-    cpu_before = _cpu(pid)
-    others_before = _others_cpu(stack)
+    cpu_before = cpu_seconds(stack)
     with httpx.Client(timeout=30) as http:
         while True:
             stats = http.get(f"{stack.sim_url}/_sim/stats").json()
@@ -203,8 +166,9 @@ def _publish(stack: Stack, args: argparse.Namespace, deadline: float) -> Run:
         if time.monotonic() > deadline:
             raise SystemExit(f"outcomes not all recorded before the deadline: {counts}")
         time.sleep(0.1)
-    run.cpu_seconds = _cpu(pid) - cpu_before
-    run.others = {k: v - others_before.get(k, 0.0) for k, v in _others_cpu(stack).items()}
+    spent = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_seconds(stack).items()}
+    run.cpu_seconds = spent.pop("publisher")
+    run.others = spent
     return run
 
 
