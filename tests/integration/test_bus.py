@@ -12,6 +12,7 @@ import pytest
 from chorus.common.bus import Bus, Consumer, OutgoingMessage
 from chorus.common.failures import MessageRejected, RetryLater
 from chorus.common.messages import CampaignCreated
+from chorus.common.settings import BusSettings
 from chorus.common.topology import DEAD_LETTER_QUEUE, SCHEDULER_CAMPAIGNS
 from tests.integration.helpers import eventually, publish_raw, queue_depth
 
@@ -126,6 +127,101 @@ async def test_stop_lets_in_flight_work_finish_and_returns_the_rest(bus: Bus) ->
     assert len(finished) == 1  # the one in flight completed; nothing new was taken
     # The broker counts a message handed back by the closed channel a moment later.
     await eventually(lambda: queue_depth(bus, SCHEDULER_CAMPAIGNS.name), until=lambda n: n == 2)
+
+
+async def test_acks_of_one_tick_go_in_one_write_and_a_stop_right_after_keeps_them(
+    bus: Bus,
+) -> None:
+    count = 100
+    release = asyncio.Event()
+    waiting: list[CampaignCreated] = []
+    done: list[CampaignCreated] = []
+
+    async def gated(event: CampaignCreated) -> None:
+        waiting.append(event)
+        await release.wait()
+        done.append(event)
+
+    consumer = Consumer(
+        bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated, handler=gated, prefetch=count
+    )
+    await consumer.start()
+    await bus.send(OutgoingMessage.of(_event()) for _ in range(count))
+    await eventually(lambda: _len(waiting), until=lambda n: n == count)
+    writes = bus.settlements.writes
+    # All handlers finish in one tick and the stop starts in the same one: their acks are
+    # still pending when it begins, and must reach the broker before it closes the channel.
+    release.set()
+    await consumer.stop(grace=5)
+    assert len(done) == count
+    assert bus.settlements.writes - writes <= 3  # one write per tick, not one per message
+    # Anything not acked went back when the channel closed, ahead of a message sent now: a
+    # new consumer sees only that one.
+    seen: list[CampaignCreated] = []
+    again = Consumer(
+        bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated, handler=_append(seen)
+    )
+    last = _event()
+    await bus.publish(last)
+    await again.start()
+    await eventually(lambda: _len(seen), until=lambda n: n >= 1)
+    await again.stop(grace=5)
+    assert seen == [last]
+    assert await queue_depth(bus, SCHEDULER_CAMPAIGNS.name) == 0
+
+
+async def test_no_ack_before_the_handler_finished_so_a_lost_connection_gives_all_back(
+    bus: Bus, bus_settings: BusSettings
+) -> None:
+    release = asyncio.Event()
+    started: list[CampaignCreated] = []
+    finished: list[CampaignCreated] = []
+
+    async def held(event: CampaignCreated) -> None:
+        started.append(event)
+        await release.wait()
+        finished.append(event)
+
+    own = await Bus.connect(bus_settings, name="tests-lost")
+    consumer = Consumer(bus=own, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated, handler=held)
+    await consumer.start()
+    events = [_event() for _ in range(5)]
+    await bus.send(OutgoingMessage.of(e) for e in events)
+    await eventually(lambda: _len(started), until=lambda n: n == 5)
+    # The connection goes while the handlers are still working: nothing was acked, so the
+    # broker has every message back.
+    await own.close()
+    name = SCHEDULER_CAMPAIGNS.name
+    await eventually(lambda: queue_depth(bus, name), until=lambda n: n == 5)
+    # Their handlers went with the channel (cancelled: nothing to settle), and a stop after
+    # the loss still returns.
+    await consumer.stop(grace=5)
+    assert finished == []
+    seen: list[CampaignCreated] = []
+    again = Consumer(
+        bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated, handler=_append(seen)
+    )
+    await again.start()
+    await eventually(lambda: _len(seen), until=lambda n: n == 5)
+    await again.stop(grace=5)
+    assert {e.campaign_id for e in seen} == {e.campaign_id for e in events}
+
+
+async def test_a_settlement_for_a_closed_channel_is_dropped_and_the_message_comes_back(
+    bus: Bus,
+) -> None:
+    await bus.publish(_event())
+    channel = await bus.channel(prefetch=1)
+    queue = await channel.get_queue(SCHEDULER_CAMPAIGNS.name, ensure=False)
+    message = await queue.get(timeout=5)
+    await channel.close()
+    writes = bus.settlements.writes
+    # As after a lost connection: the handler's ack comes after its channel went.
+    bus.settlements.ack(message)
+    await bus.settlements.written()
+    assert bus.settlements.writes == writes
+    name = SCHEDULER_CAMPAIGNS.name
+    await eventually(lambda: queue_depth(bus, name), until=lambda n: n == 1)
 
 
 def _append(into: list[CampaignCreated]):  # type: ignore[no-untyped-def]

@@ -35,6 +35,7 @@ from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 from pydantic import BaseModel, ValidationError
 
+from chorus.common.acks import Settlements
 from chorus.common.failures import MessageRejected, RetryLater
 from chorus.common.messages import Message
 from chorus.common.retry import redelivery_pause
@@ -94,6 +95,8 @@ class Bus:
     connection: AbstractRobustConnection
     _channel: AbstractChannel
     _exchange: AbstractExchange
+    # Every consumer on this connection settles through it: one write for a tick's acks.
+    settlements: Settlements = field(default_factory=Settlements)
 
     @classmethod
     async def connect(cls, settings: BusSettings, *, name: str) -> Bus:
@@ -330,7 +333,7 @@ class Consumer(Generic[M]):
             payload = self.model.model_validate_json(message.body)
         except ValidationError as exc:
             log.error("dead-lettering malformed message on %s: %s", name, _short(exc))
-            await message.reject(requeue=False)
+            self.bus.settlements.reject(message, requeue=False)
             BUS_MESSAGES.labels(name, "dead_lettered").inc()
             return
         try:
@@ -348,7 +351,7 @@ class Consumer(Generic[M]):
                 await self.handler(payload)
         except MessageRejected as exc:
             log.error("dead-lettering message on %s: %s", name, exc)
-            await message.reject(requeue=False)
+            self.bus.settlements.reject(message, requeue=False)
             BUS_MESSAGES.labels(name, "dead_lettered").inc()
         except RetryLater as exc:
             log.info("message on %s goes back for now: %s", name, exc)
@@ -357,7 +360,9 @@ class Consumer(Generic[M]):
             log.exception("handler for %s failed; the message goes back to the queue", name)
             await self._requeue_after_pause(message)
         else:
-            await message.ack()
+            # Sent in the next tick with the others of this one; on a clean stop `stop` waits
+            # for it before closing the channel.
+            self.bus.settlements.ack(message)
             BUS_MESSAGES.labels(name, "acked").inc()
 
     async def _requeue_after_pause(self, message: AbstractIncomingMessage) -> None:
@@ -365,7 +370,7 @@ class Consumer(Generic[M]):
         with contextlib.suppress(TimeoutError):
             pause = redelivery_pause(_delivery_count(message))
             await asyncio.wait_for(self._stopping.wait(), pause)
-        await message.nack(requeue=True)
+        self.bus.settlements.nack(message, requeue=True)
         BUS_MESSAGES.labels(self.queue.name, "retried").inc()
 
     async def stop(self, *, grace: float) -> None:
@@ -389,6 +394,8 @@ class Consumer(Generic[M]):
                 for task in pending:
                     task.cancel()
                 await asyncio.wait(pending, timeout=2)
+        # Settled, so written before the channel closes: closing would give them back.
+        await self.bus.settlements.written()
         if self._channel is not None and not self._channel.is_closed:
             # Closing the channel returns every unacked message to the queue.
             with contextlib.suppress(Exception):

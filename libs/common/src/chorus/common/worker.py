@@ -16,7 +16,7 @@ from typing import Any
 from chorus.common.bus import Bus, Consumer
 from chorus.common.db import Database
 from chorus.common.health import bus_ok, database_checks
-from chorus.common.lifecycle import supervise
+from chorus.common.lifecycle import freeze_startup, supervise
 from chorus.common.ops import serve_ops
 from chorus.common.settings import ServiceSettings
 
@@ -45,6 +45,7 @@ async def serve_worker(
         ):
             for consumer in consumers:
                 await consumer.start()
+            freeze_startup()
             log.info("started")
             await stop.wait()
             log.info("stopping: no new messages, waiting for those in flight")

@@ -15,7 +15,7 @@ from chorus.common.credentials import Keyring
 from chorus.common.db import open_database
 from chorus.common.health import bus_ok
 from chorus.common.http import NetworkHttp
-from chorus.common.lifecycle import configure_logging, run, supervise
+from chorus.common.lifecycle import configure_logging, freeze_startup, run, supervise
 from chorus.common.ops import EmbeddedServer, serve_ops
 from chorus.common.outbox import OutboxRelay
 from chorus.common.tracing import start_tracing
@@ -88,6 +88,7 @@ async def serve(settings: GatewaySettings, keyring: Keyring, stop: asyncio.Event
             serve_ops(host=settings.ops_host, port=settings.ops_port, health=app.state.health),
             supervise(relay.run, sweeper, service_stop=stop),
         ):
+            freeze_startup()
             serving = asyncio.create_task(server.serve())
             await asyncio.wait(
                 [serving, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED

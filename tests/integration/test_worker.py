@@ -1,0 +1,39 @@
+"""A worker's life on real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+import pytest
+
+from chorus.common.bus import Bus
+from chorus.common.db import open_database
+from chorus.common.settings import ServiceSettings
+from chorus.common.worker import serve_worker
+from tests.conftest import Servers
+from tests.integration.helpers import eventually
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_started_worker_freezes_what_it_made_starting(servers: Servers) -> None:
+    settings = ServiceSettings(database_url=servers.database_url, amqp_url=servers.amqp_url)
+    db = open_database(settings, application_name="tests-worker")
+    bus = await Bus.connect(settings, name="tests-worker")
+    gc.unfreeze()
+    stop = asyncio.Event()
+    worker = asyncio.create_task(
+        serve_worker(settings=settings, db=db, bus=bus, consumers=[], stop=stop)
+    )
+    try:
+        # Frozen: the cycle collector no longer walks the objects of the start-up.
+        await eventually(_frozen, until=lambda n: n > 0, timeout=10)
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 30)
+        gc.unfreeze()
+
+
+async def _frozen() -> int:
+    return gc.get_freeze_count()
