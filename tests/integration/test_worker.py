@@ -18,7 +18,11 @@ pytestmark = pytest.mark.integration
 
 
 async def test_a_started_worker_freezes_what_it_made_starting(servers: Servers) -> None:
-    settings = ServiceSettings(database_url=servers.database_url, amqp_url=servers.amqp_url)
+    # The queues' delivery limit as the other tests declare them (tests/conftest.py): the
+    # broker refuses a queue declared again with different arguments.
+    settings = ServiceSettings(
+        database_url=servers.database_url, amqp_url=servers.amqp_url, delivery_limit=3
+    )
     db = open_database(settings, application_name="tests-worker")
     bus = await Bus.connect(settings, name="tests-worker")
     gc.unfreeze()
