@@ -9,7 +9,7 @@ import pytest
 
 from chorus.common.bus import Bus
 from chorus.common.db import open_database
-from chorus.common.settings import ServiceSettings
+from chorus.common.settings import BusSettings, ServiceSettings
 from chorus.common.worker import serve_worker
 from tests.conftest import Servers
 from tests.integration.helpers import eventually
@@ -17,8 +17,11 @@ from tests.integration.helpers import eventually
 pytestmark = pytest.mark.integration
 
 
-async def test_a_started_worker_freezes_what_it_made_starting(servers: Servers) -> None:
-    settings = ServiceSettings(database_url=servers.database_url, amqp_url=servers.amqp_url)
+async def test_a_started_worker_freezes_what_it_made_starting(
+    servers: Servers, bus_settings: BusSettings
+) -> None:
+    # The bus as the other tests declare it: a queue's arguments cannot change.
+    settings = ServiceSettings(database_url=servers.database_url, **bus_settings.model_dump())
     db = open_database(settings, application_name="tests-worker")
     bus = await Bus.connect(settings, name="tests-worker")
     gc.unfreeze()
