@@ -69,11 +69,13 @@ class MetricsHandlers:
             if e.observed is not None
         ]
         readbacks = [row for e in events for row in self._readbacks(e)]
-        # Idempotent: a redelivered event finds its sample and read-backs already there.
-        async with self.db.sessions.begin() as session:
-            await store_samples(session, samples)
+        # Idempotent: a redelivered event finds its sample and read-backs already there. A
+        # bare connection: statements only, and the ORM session's bookkeeping was about 6% of
+        # this service's CPU in a profile of the fan-out bench.
+        async with self.db.engine.begin() as connection:
+            await store_samples(connection, samples)
             if readbacks:
-                await session.execute(
+                await connection.execute(
                     _NEW_READBACKS,
                     {
                         "org_ids": [r["org_id"] for r in readbacks],

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+
+from chorus.common.db import Executor
 
 __all__ = ["store_samples"]
 
@@ -54,7 +55,7 @@ def _arrays(samples: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
     return {column: [s.get(column) for s in samples] for column in _COLUMNS}
 
 
-async def store_samples(session: AsyncSession, samples: Sequence[dict[str, Any]]) -> None:
+async def store_samples(session: Executor, samples: Sequence[dict[str, Any]]) -> None:
     """`samples`: rows of metric_samples, each with its `taken_at`."""
     if not samples:
         return
