@@ -206,10 +206,11 @@ async def test_app_password_session_and_refresh_rotates(bsky: LocalBluesky) -> N
 def test_a_network_without_its_postgresql_fails_loudly_with_the_log() -> None:
     root = Path(tempfile.mkdtemp(prefix="chorus-bsky-"))
     nothing_there = f"postgresql+asyncpg://chorus:chorus@127.0.0.1:{free_port()}/chorus"
-    network = LocalBluesky(root=root, postgres_dsn=nothing_there, start_timeout=120)
-    started = time.monotonic()
+    # A deadline far beyond any start: the message says the process died (not that the
+    # deadline passed), which is what shows its death was noticed; no timing is asserted
+    # (a cold first start of Node under a loaded suite took 107 s once).
+    network = LocalBluesky(root=root, postgres_dsn=nothing_there, start_timeout=600)
     with pytest.raises(ServerFailedToStart, match="exited with 1 before READY") as failed:
         network.start()
     assert "ECONNREFUSED" in str(failed.value)  # the log's tail says why
-    assert time.monotonic() - started < 60  # it noticed the death, not the deadline
     assert not network.alive()
