@@ -157,16 +157,9 @@ async def test_acks_of_one_tick_go_in_one_write_and_a_stop_right_after_keeps_the
     assert bus.settlements.writes - writes <= 3  # one write per tick, not one per message
     # Anything not acked went back when the channel closed, ahead of a message sent now: a
     # new consumer sees only that one.
-    seen: list[CampaignCreated] = []
-    again = Consumer(
-        bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated, handler=_append(seen)
-    )
     last = _event()
     await bus.publish(last)
-    await again.start()
-    await eventually(lambda: _len(seen), until=lambda n: n >= 1)
-    await again.stop(grace=5)
-    assert seen == [last]
+    assert await _received(bus, 1) == [last]
     assert await queue_depth(bus, SCHEDULER_CAMPAIGNS.name) == 0
 
 
@@ -197,13 +190,8 @@ async def test_no_ack_before_the_handler_finished_so_a_lost_connection_gives_all
     # the loss still returns.
     await consumer.stop(grace=5)
     assert finished == []
-    seen: list[CampaignCreated] = []
-    again = Consumer(
-        bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated, handler=_append(seen)
-    )
-    await again.start()
-    await eventually(lambda: _len(seen), until=lambda n: n == 5)
-    await again.stop(grace=5)
+    seen = await _received(bus, 5)
+    assert len(seen) == 5
     assert {e.campaign_id for e in seen} == {e.campaign_id for e in events}
 
 
@@ -222,6 +210,18 @@ async def test_a_settlement_for_a_closed_channel_is_dropped_and_the_message_come
     assert bus.settlements.writes == writes
     name = SCHEDULER_CAMPAIGNS.name
     await eventually(lambda: queue_depth(bus, name), until=lambda n: n == 1)
+
+
+async def _received(bus: Bus, count: int) -> list[CampaignCreated]:
+    """What a new consumer of the campaigns queue is handed, once it has at least `count`."""
+    seen: list[CampaignCreated] = []
+    consumer = Consumer(
+        bus=bus, queue=SCHEDULER_CAMPAIGNS, model=CampaignCreated, handler=_append(seen)
+    )
+    await consumer.start()
+    await eventually(lambda: _len(seen), until=lambda n: n >= count)
+    await consumer.stop(grace=5)
+    return seen
 
 
 def _append(into: list[CampaignCreated]):  # type: ignore[no-untyped-def]
