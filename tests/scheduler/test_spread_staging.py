@@ -18,11 +18,19 @@ from sqlalchemy import select
 
 from chorus.common.credentials import Keyring
 from chorus.common.db import Database
+from chorus.common.kinds import Network
 from chorus.common.messages import CampaignCreated
 from chorus.common.models import Account, Ambassador, Campaign, Share
 from chorus.common.shares import StagingRules, due_shares
 from chorus.scheduler.handlers import SchedulerHandlers
-from tests.factories import Org, make_accounts, make_campaign, make_org, share_rows
+from tests.factories import (
+    Org,
+    make_accounts,
+    make_campaign,
+    make_org,
+    share_rows,
+    sim_accounts,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -175,6 +183,27 @@ async def test_the_daily_cap_holds_across_two_campaigns_staged_at_the_same_momen
     skipped = [s for s in shares if s.status == "skipped"]
     assert len(planned) == len(set(planned)) == 5
     assert len(skipped) == 5 and all(s.reason and "daily cap" in s.reason for s in skipped)
+
+
+async def test_an_app_budget_counts_what_earlier_campaigns_planned_on_that_network(
+    clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient
+) -> None:
+    """X's per-app budget is read back from the shares already staged in the window (the
+    staging's one read of what an app has used): the second campaign gets what is left."""
+    accounts = await sim_accounts(sim_http, count=6, network="x")
+    await make_accounts(
+        clean_db, org=org, keyring=keyring, sim=accounts, network="x", colleague={"timezone": "UTC"}
+    )
+    window = (datetime(2027, 1, 11, 8, tzinfo=UTC), datetime(2027, 1, 11, 20, tzinfo=UTC))
+    rules = StagingRules(min_gap=timedelta(seconds=1), app_daily_budgets={Network.X: 8})
+    first = await make_campaign(clean_db, org=org, networks=("x",), window=window)
+    await _stage(clean_db, org, first, rules)
+    second = await make_campaign(clean_db, org=org, networks=("x",), window=window)
+    await _stage(clean_db, org, second, rules)
+    firsts, seconds = await share_rows(clean_db, first), await share_rows(clean_db, second)
+    assert [s.status for s in firsts] == ["planned"] * 6
+    assert sorted(s.status for s in seconds) == ["planned"] * 2 + ["skipped"] * 4
+    assert all(s.reason and "app budget on x" in s.reason for s in seconds if s.status == "skipped")
 
 
 async def test_review_mode_shares_await_review_and_are_never_released(

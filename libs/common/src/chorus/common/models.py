@@ -360,8 +360,16 @@ class Share(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "account_id"),
         CheckConstraint(_in("status", tuple(ShareStatus)), name="status"),
-        # The releaser's scan: only staged shares, in time order.
-        Index("ix_shares_due", "planned_at", postgresql_where=text("status = 'planned'")),
+        # Each index is written by every staged share (a COPY of a million rows): one per
+        # reader that needs it, no more (migration 0018). The releaser's scan (planned, in
+        # time order), what a window already counts per account and per app, and the sweep of
+        # unapproved shares; like keys appended plainly, not deduplicated (migration 0017).
+        Index(
+            "ix_shares_status_planned_at",
+            "status",
+            "planned_at",
+            postgresql_with={"deduplicate_items": "off"},
+        ),
         # The sweeper's scans: attempts whose lease ran out, releases that never came back.
         Index(
             "ix_shares_publishing_lease",
@@ -369,12 +377,17 @@ class Share(Base):
             postgresql_where=text("status = 'publishing'"),
         ),
         Index("ix_shares_queued", "released_at", postgresql_where=text("status = 'queued'")),
-        # Nearly every key alike (one organisation, a campaign's shares all planned): no
-        # deduplication, whose passes over each filling leaf were a fifth of a staging's
-        # cost in PostgreSQL (migration 0017).
-        Index(None, "org_id", postgresql_with={"deduplicate_items": "off"}),
+        # A campaign's shares all planned when staged: like keys again.
         Index(None, "campaign_id", "status", postgresql_with={"deduplicate_items": "off"}),
-        Index(None, "account_id", postgresql_where=text("status IN ('planned', 'queued')")),
+        # A colleague's shares, and an account's for its deletion (migration 0016's trigger).
+        Index(None, "account_id"),
+        # The reach reports, by organisation and day; nothing is staged published.
+        Index(
+            "ix_shares_published",
+            "org_id",
+            "published_at",
+            postgresql_where=text("status = 'published'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = _id()

@@ -93,7 +93,7 @@ _BUDGET_USED = text(
     SELECT date_bin(interval '24 hours', planned_at, :origin) AS period, count(*) AS n
     FROM shares
     WHERE org_id = :org_id AND network = :network AND status = ANY(:counted)
-      AND planned_at >= :start - interval '24 hours' AND planned_at < :end
+      AND planned_at >= CAST(:start AS timestamptz) - interval '24 hours' AND planned_at < :end
     GROUP BY 1
     """
 )

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chorus.common.kinds import ShareStatus
@@ -76,11 +76,12 @@ def content_of(campaign: Campaign, text: str | None) -> Content:
     )
 
 
-async def pending(
-    *, session: AsyncSession, org_id: uuid.UUID, ambassador_id: uuid.UUID
-) -> list[PendingShare]:
-    """The colleague's shares not yet released, soonest first."""
-    rows = await session.execute(
+def pending_query(
+    *, org_id: uuid.UUID, ambassador_id: uuid.UUID
+) -> Select[Share, Campaign, uuid.UUID]:
+    """Through the colleague's accounts: `shares` is read by `account_id`, never by the
+    organisation (migration 0018)."""
+    return (
         select(Share, Campaign, Account.ambassador_id)
         .join(Campaign, Campaign.id == Share.campaign_id)
         .join(Account, Account.id == Share.account_id)
@@ -90,6 +91,13 @@ async def pending(
         .order_by(Share.planned_at, Share.id)
         .limit(PENDING_LIMIT)
     )
+
+
+async def pending(
+    *, session: AsyncSession, org_id: uuid.UUID, ambassador_id: uuid.UUID
+) -> list[PendingShare]:
+    """The colleague's shares not yet released, soonest first."""
+    rows = await session.execute(pending_query(org_id=org_id, ambassador_id=ambassador_id))
     found = []
     all_specs = specs()
     for share, campaign, _ in rows:
