@@ -43,6 +43,11 @@ CASES = [
     ("metrics", {"CHORUS_READBACK_BATCH": "0"}, "readback_batch"),
     ("scheduler", {"CHORUS_RELEASE_BATCH": "-1"}, "release_batch"),
     ("scheduler", {"CHORUS_SHARES_PER_MESSAGE": "501"}, "shares_per_message"),
+    (
+        "scheduler",
+        {"CHORUS_DATABASE_POOL_SIZE": "4", "CHORUS_STAGINGS_AT_ONCE": "2"},
+        "two connections per staging",
+    ),
     ("scheduler", {"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"}, "otel_endpoint"),
 ]
 

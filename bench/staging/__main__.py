@@ -6,10 +6,11 @@ Starts its own PostgreSQL (as `make run` does) and, for each size, seeds an orga
 N/5 colleagues with one account on each of the five networks (COPY, in eight time zones),
 then stages one campaign over two weeks in a separate process: the scheduler's own handler
 (cursor, planner, COPY), one-second gap per network. Prints `N rows/s`, the staging process's
-peak RSS and its PostgreSQL backend's peak RSS (and the part of it not shared memory, which
-is what a backend adds to the server's buffers) for each size: memory must not grow with N.
+peak RSS and its PostgreSQL backends' peak RSS (the staging's and its reader's; the larger, and
+the part of it not shared memory, which is what a backend adds to the server's buffers) for
+each size: memory must not grow with N.
 On a shared machine wall time says little, so it also prints the CPU seconds of the staging
-process and of its backend, and the rows per CPU second of the two together.
+process and of its backends, and the rows per CPU second of them all together.
 
 The server gets `--shared-buffers` (1 GB by default): a million shares and their indexes are
 about 700 MB, and at PostgreSQL's default of 128 MB the backend spends the run evicting and
@@ -122,17 +123,20 @@ async def _seed(dsn: str, colleagues: int) -> tuple[uuid.UUID, uuid.UUID]:
     return org_id, campaign_id
 
 
-def _sample(pid: int, done: threading.Event, peak: dict[str, float]) -> None:
-    process = psutil.Process(pid)
-    started = sum(process.cpu_times()[:2])
+def _sample(pids: list[int], done: threading.Event, peak: dict[str, float]) -> None:
+    """The backends' CPU together, and the larger of their memories."""
+    processes = [psutil.Process(pid) for pid in pids]
+    started = [sum(p.cpu_times()[:2]) for p in processes]
     while not done.wait(0.05):
         try:
-            memory = process.memory_info()
-            peak["cpu"] = sum(process.cpu_times()[:2]) - started
+            memories = [p.memory_info() for p in processes]
+            peak["cpu"] = sum(
+                sum(p.cpu_times()[:2]) - s for p, s in zip(processes, started, strict=True)
+            )
         except psutil.NoSuchProcess:
             return
-        peak["rss"] = max(peak.get("rss", 0), memory.rss)
-        peak["private"] = max(peak.get("private", 0), memory.rss - memory.shared)
+        peak["rss"] = max(peak.get("rss", 0), *(m.rss for m in memories))
+        peak["private"] = max(peak.get("private", 0), *(m.rss - m.shared for m in memories))
 
 
 def _stage(
@@ -152,10 +156,10 @@ def _stage(
         text=True,
     )
     assert child.stdout is not None
-    backend = int(child.stdout.readline())
+    backends = [int(pid) for pid in child.stdout.readline().split()]
     done = threading.Event()
     peak: dict[str, float] = {}
-    sampler = threading.Thread(target=_sample, args=(backend, done, peak))
+    sampler = threading.Thread(target=_sample, args=(backends, done, peak))
     sampler.start()
     output = child.stdout.read()
     done.set()
@@ -211,9 +215,9 @@ def _report(insert: str, result: dict[str, float]) -> None:
     print(
         f"{insert}: {int(staged)} shares staged in {seconds:.1f} s: {staged / seconds:,.0f} "
         f"rows/s; CPU {result['cpu']:.1f} s staging + {result['backend_cpu']:.1f} s PostgreSQL "
-        f"backend = {staged / cpu:,.0f} rows per CPU second; peak memory: staging process "
-        f"{result['rss'] / MB:.0f} MB, PostgreSQL backend "
-        f"{result['backend_private'] / MB:.0f} MB of its own (RSS "
+        f"backends = {staged / cpu:,.0f} rows per CPU second; peak memory: staging process "
+        f"{result['rss'] / MB:.0f} MB, PostgreSQL backends "
+        f"{result['backend_private'] / MB:.0f} MB of its own at most (RSS "
         f"{result['backend_rss'] / MB:.0f} MB with the server's shared buffers it touched)",
         flush=True,
     )

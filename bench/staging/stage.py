@@ -1,7 +1,8 @@
 """The staging process the bench measures:
 `python -m bench.staging.stage URL ORG CAMPAIGN copy|unnest`.
 
-Prints its database backend's pid first (the parent samples that backend's memory and CPU),
+Prints its database backends' pids first (the parent samples their memory and CPU): the
+staging's own and its reader's (the audience is read on a second connection),
 then `staged N seconds cpu_seconds peak_rss_bytes` once the scheduler's own handler has staged
 the campaign.
 """
@@ -33,13 +34,14 @@ def rules(insert: str) -> StagingRules:
 
 
 async def _stage(database_url: str, org_id: uuid.UUID, campaign_id: uuid.UUID, insert: str) -> None:
-    # One connection: the handler's session gets the backend whose pid is printed.
+    # Two connections, the staging's and its reader's: their backends are the ones printed.
     db = open_database(
-        DatabaseSettings(database_url=database_url, database_pool_size=1), application_name="bench"
+        DatabaseSettings(database_url=database_url, database_pool_size=2), application_name="bench"
     )
     try:
-        async with db.sessions() as session:
-            print(await session.scalar(text("SELECT pg_backend_pid()")), flush=True)
+        async with db.engine.connect() as first, db.engine.connect() as second:
+            pids = [await c.scalar(text("SELECT pg_backend_pid()")) for c in (first, second)]
+        print(*pids, flush=True)
         started, cpu = time.perf_counter(), time.process_time()
         await SchedulerHandlers(db=db, rules=rules(insert)).campaign_created(
             CampaignCreated(campaign_id=campaign_id, org_id=org_id)

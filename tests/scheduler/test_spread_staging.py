@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from chorus.common.credentials import Keyring
 from chorus.common.db import Database
@@ -204,6 +205,37 @@ async def test_an_app_budget_counts_what_earlier_campaigns_planned_on_that_netwo
     assert [s.status for s in firsts] == ["planned"] * 6
     assert sorted(s.status for s in seconds) == ["planned"] * 2 + ["skipped"] * 4
     assert all(s.reason and "app budget on x" in s.reason for s in seconds if s.status == "skipped")
+
+
+async def test_a_large_audience_planned_in_batches_gets_the_plan_of_one_batch(
+    clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient
+) -> None:
+    """Batches after the first are planned in a worker process (batch_planning): staged in
+    batches of 4, the campaign gets the very plan it gets in one batch."""
+    await _colleagues(clean_db, org, keyring, sim_http, 12, timezone="Europe/Paris")
+    await _colleagues(clean_db, org, keyring, sim_http, 12, timezone="Asia/Tokyo", mode="review")
+    window = (datetime(2027, 1, 11, 8, tzinfo=UTC), datetime(2027, 1, 11, 9, tzinfo=UTC))
+    campaign_id = await make_campaign(clean_db, org=org, window=window)
+    plans = []
+    for batch in (4, 10_000):
+        await _stage(
+            clean_db, org, campaign_id, StagingRules(min_gap=timedelta(minutes=4), batch=batch)
+        )
+        plans.append(
+            {
+                s.account_id: (s.status, s.planned_at, s.reason)
+                for s in await share_rows(clean_db, campaign_id)
+            }
+        )
+        async with clean_db.sessions.begin() as session:
+            await session.execute(delete(Share).where(Share.campaign_id == campaign_id))
+            await session.execute(
+                update(Campaign).where(Campaign.id == campaign_id).values(status="accepted")
+            )
+    in_batches, at_once = plans
+    assert len(in_batches) == 24 and in_batches == at_once
+    statuses = Counter(status for status, _, _ in in_batches.values())
+    assert statuses.keys() == {"planned", "awaiting_review", "skipped"}
 
 
 async def test_review_mode_shares_await_review_and_are_never_released(

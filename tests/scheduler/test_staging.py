@@ -13,7 +13,7 @@ from sqlalchemy import delete, insert, select, text
 
 from chorus.common.bus import Bus
 from chorus.common.credentials import Keyring
-from chorus.common.db import Database
+from chorus.common.db import Database, open_database
 from chorus.common.kinds import Network
 from chorus.common.messages import (
     CampaignCreated,
@@ -23,6 +23,7 @@ from chorus.common.messages import (
 )
 from chorus.common.models import Account, Campaign, Organisation, OutboxEvent, Share
 from chorus.common.retry import MAX_REPLANS
+from chorus.common.settings import DatabaseSettings
 from chorus.common.shares import StagingRules
 from chorus.common.shares.staging import _LOCK_ORG
 from chorus.common.topology import publisher_queue
@@ -33,6 +34,7 @@ from tests.factories import (
     Org,
     make_accounts,
     make_campaign,
+    make_org,
     share_rows,
     sim_accounts,
     stage_campaign,
@@ -74,6 +76,35 @@ async def test_event_for_another_organisations_campaign_stages_nothing(
     forged = CampaignCreated(campaign_id=campaign_id, org_id=uuid.uuid4())
     await SchedulerHandlers(db=clean_db).campaign_created(forged)
     assert await share_rows(clean_db, campaign_id) == []
+
+
+async def test_stagings_at_once_leave_the_pool_room_for_their_readers(
+    servers: Servers, clean_db: Database, keyring: Keyring, sim_http: httpx.AsyncClient
+) -> None:
+    """Each staging holds two connections (its own and its audience reader's). With a pool of
+    three and one staging at a time, four organisations' campaigns arriving together are all
+    staged; with three at a time each would hold one connection and wait for a second."""
+    campaigns = []
+    for i in range(4):
+        other = await make_org(clean_db, name=f"pool-{i}")
+        await make_accounts(
+            clean_db, org=other, keyring=keyring, sim=await sim_accounts(sim_http, count=3)
+        )
+        campaigns.append(
+            CampaignCreated(campaign_id=await make_campaign(clean_db, org=other), org_id=other.id)
+        )
+    tight = open_database(
+        DatabaseSettings(database_url=servers.database_url, database_pool_size=3),
+        application_name="tests",
+    )
+    try:
+        handlers = SchedulerHandlers(db=tight, stagings_at_once=1)
+        async with asyncio.timeout(120):
+            await asyncio.gather(*(handlers.campaign_created(c) for c in campaigns))
+    finally:
+        await tight.close()
+    for event in campaigns:
+        assert len(await share_rows(clean_db, event.campaign_id)) == 3
 
 
 async def _staged(

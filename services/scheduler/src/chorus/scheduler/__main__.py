@@ -29,7 +29,9 @@ WEBHOOK_MAX_ANSWER_BYTES = 64 * 1024
 async def serve(settings: SchedulerSettings, keyring: Keyring, stop: asyncio.Event) -> None:
     db = open_database(settings, application_name="chorus-scheduler")
     bus = await Bus.connect(settings, name="chorus-scheduler")
-    handlers = SchedulerHandlers(db=db, rules=settings.staging_rules())
+    handlers = SchedulerHandlers(
+        db=db, rules=settings.staging_rules(), stagings_at_once=settings.stagings_at_once
+    )
     consumer = Consumer(
         bus=bus,
         queue=SCHEDULER_CAMPAIGNS,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -22,11 +23,18 @@ log = logging.getLogger(__name__)
 class SchedulerHandlers:
     db: Database
     rules: StagingRules = field(default_factory=StagingRules)
+    # Each staging holds two of the pool's connections: the pool must hold twice this, and
+    # one more for everything else (SchedulerSettings checks it).
+    stagings_at_once: int = 2
+    _stagings: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_stagings", asyncio.Semaphore(self.stagings_at_once))
 
     async def campaign_created(self, event: CampaignCreated) -> None:
         # One transaction: a crash mid-way stages nothing, and the redelivery stages it all.
         with span("stage campaign"):
-            async with self.db.sessions.begin() as session:
+            async with self._stagings, self.db.sessions.begin() as session:
                 staged = await stage_campaign(
                     session=session,
                     campaign_id=event.campaign_id,
