@@ -44,7 +44,13 @@ _SCHEDULE = text(
 
 class MetricsHandlers:
     def __init__(
-        self, *, db: Database, readback_after: tuple[int, ...], poke: Callable[[], None]
+        self,
+        *,
+        db: Database,
+        readback_after: tuple[int, ...],
+        poke: Callable[[], None],
+        linger: float = 0.0,
+        batch_size: int = 500,
     ) -> None:
         # Autocommit: the batch is one statement, atomic on its own, so BEGIN and COMMIT
         # would only add two round trips. Same pool; the option is reset when it goes back.
@@ -52,7 +58,9 @@ class MetricsHandlers:
         self.readback_after = readback_after
         # Wakes the collector for read-backs due now.
         self.poke = poke
-        self._schedule: Batcher[SharePublished, None] = Batcher(flush=self._schedule_many)
+        self._schedule: Batcher[SharePublished, None] = Batcher(
+            flush=self._schedule_many, linger=linger, max_size=batch_size
+        )
 
     async def share_published(self, event: SharePublished) -> None:
         with span("schedule readbacks", attributes={"chorus.network": event.network.value}):
