@@ -12,22 +12,17 @@ from chorus.common.batching import Batcher
 from chorus.common.db import Database
 from chorus.common.messages import SharePublished
 from chorus.common.tracing import span
-from chorus.metrics.samples import COLUMNS, storing
+from chorus.metrics.samples import ARRAYS, COLUMNS, COUNTS, storing
 
 __all__ = ["MetricsHandlers"]
 
-_COUNTS = ("reshares", "likes", "replies", "impressions", "followers")
 # A batch of events is one statement: its samples (the events that came with counts) and its
 # read-backs (a share without counts is also read at once, `after` 0), each ON CONFLICT DO
 # NOTHING so a redelivered event writes nothing more. Compiled once per process.
 _SCHEDULE = text(
     f"""
     WITH events AS (
-        SELECT * FROM unnest(CAST(:org_id AS uuid[]), CAST(:share_id AS uuid[]),
-            CAST(:campaign_id AS uuid[]), CAST(:network AS text[]),
-            CAST(:taken_at AS timestamptz[]), CAST(:reshares AS int[]), CAST(:likes AS int[]),
-            CAST(:replies AS int[]), CAST(:impressions AS int[]), CAST(:followers AS int[]),
-            CAST(:observed AS boolean[]))
+        SELECT * FROM unnest({ARRAYS}, CAST(:observed AS boolean[]))
             WITH ORDINALITY AS e({", ".join(COLUMNS)}, observed, ord)
     ),
     samples AS (SELECT * FROM events WHERE observed),
@@ -78,7 +73,7 @@ class MetricsHandlers:
             "taken_at": [e.published_at for e in events],
             **{
                 count: [None if o is None else getattr(o, count) for o in observed]
-                for count in _COUNTS
+                for count in COUNTS
             },
             "observed": [o is not None for o in observed],
             "afters": list(self.readback_after),

@@ -16,21 +16,23 @@ from sqlalchemy import text
 
 from chorus.common.db import Executor
 
-__all__ = ["COLUMNS", "store_samples", "storing"]
+__all__ = ["ARRAYS", "COLUMNS", "COUNTS", "store_samples", "storing"]
 
-COLUMNS = (
-    "org_id",
-    "share_id",
-    "campaign_id",
-    "network",
-    "taken_at",
-    "reshares",
-    "likes",
-    "replies",
-    "impressions",
-    "followers",
-)
+# Counts a network may leave out (None): "not available" is not zero.
+COUNTS = ("reshares", "likes", "replies", "impressions", "followers")
+_TYPES = {
+    "org_id": "uuid",
+    "share_id": "uuid",
+    "campaign_id": "uuid",
+    "network": "text",
+    "taken_at": "timestamptz",
+    **dict.fromkeys(COUNTS, "int"),
+}
+COLUMNS = tuple(_TYPES)
+# The samples as parameters, one array per column, for `unnest(...)`.
+ARRAYS = ", ".join(f"CAST(:{column} AS {kind}[])" for column, kind in _TYPES.items())
 _LIST = ", ".join(COLUMNS)
+_NEWER = ", ".join(f"{column} = excluded.{column}" for column in ("taken_at", *COUNTS))
 
 
 def storing(source: str) -> str:
@@ -48,9 +50,7 @@ def storing(source: str) -> str:
         -- would have won row by row.
         SELECT DISTINCT ON (share_id) {_LIST} FROM {source}
         ORDER BY share_id, taken_at DESC, ord DESC
-        ON CONFLICT (share_id) DO UPDATE SET taken_at = excluded.taken_at,
-            reshares = excluded.reshares, likes = excluded.likes, replies = excluded.replies,
-            impressions = excluded.impressions, followers = excluded.followers
+        ON CONFLICT (share_id) DO UPDATE SET {_NEWER}
         WHERE latest_metrics.taken_at <= excluded.taken_at
     )
     """
@@ -61,10 +61,7 @@ def storing(source: str) -> str:
 _STORE = text(
     f"""
     WITH samples AS (
-        SELECT * FROM unnest(CAST(:org_id AS uuid[]), CAST(:share_id AS uuid[]),
-            CAST(:campaign_id AS uuid[]), CAST(:network AS text[]),
-            CAST(:taken_at AS timestamptz[]), CAST(:reshares AS int[]), CAST(:likes AS int[]),
-            CAST(:replies AS int[]), CAST(:impressions AS int[]), CAST(:followers AS int[]))
+        SELECT * FROM unnest({ARRAYS})
             WITH ORDINALITY AS s({_LIST}, ord)
     ),
     {storing("samples")}
