@@ -102,3 +102,40 @@ async def test_an_outage_fails_the_whole_batch_without_trying_each_item() -> Non
     results = await asyncio.gather(*(batcher.submit(i) for i in range(5)), return_exceptions=True)
     assert all(isinstance(r, ConnectionRefusedError) for r in results)
     assert flushed == [[0, 1, 2, 3, 4]]
+
+
+async def test_a_linger_gathers_calls_made_over_several_loop_turns() -> None:
+    batches: list[list[int]] = []
+    flushed = asyncio.Event()
+
+    async def flush(items: Sequence[int]) -> list[int]:
+        batches.append(list(items))
+        flushed.set()
+        return list(items)
+
+    batcher: Batcher[int, int] = Batcher(flush=flush, linger=0.05)
+    calls = []
+    for i in range(5):
+        calls.append(asyncio.ensure_future(batcher.submit(i)))
+        for _ in range(3):
+            await asyncio.sleep(0)  # loop turns: without a linger, each call would go alone
+    assert batches == []
+    await asyncio.wait_for(flushed.wait(), 5)  # and the timer sends them, none left behind
+    assert await asyncio.gather(*calls) == list(range(5))
+    assert batches == [[0, 1, 2, 3, 4]]
+
+
+async def test_a_full_batch_goes_without_lingering() -> None:
+    batches: list[list[int]] = []
+
+    async def flush(items: Sequence[int]) -> list[int]:
+        batches.append(list(items))
+        return list(items)
+
+    batcher: Batcher[int, int] = Batcher(flush=flush, linger=3600, max_size=3)
+    full = [asyncio.ensure_future(batcher.submit(i)) for i in range(3)]
+    assert await asyncio.wait_for(asyncio.gather(*full), 5) == [0, 1, 2]
+    # The calls after it linger until they fill a batch again.
+    late = [asyncio.ensure_future(batcher.submit(i)) for i in range(3, 6)]
+    assert await asyncio.wait_for(asyncio.gather(*late), 5) == [3, 4, 5]
+    assert batches == [[0, 1, 2], [3, 4, 5]]

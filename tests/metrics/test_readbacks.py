@@ -4,6 +4,7 @@ server; gauges are served from the samples."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from chorus.common.wakeup import Wakeup
 from chorus.metrics.collector import Collector
 from chorus.metrics.gauges import refresh_reach_gauges
 from chorus.metrics.handlers import MetricsHandlers
+from chorus.metrics.samples import store_samples
 from chorus.netsim import SimState
 from chorus.networks.mastodon import MastodonClient
 from tests.factories import Org, network_http
@@ -84,6 +86,73 @@ async def test_a_redelivery_in_the_same_batch_as_its_first_delivery_adds_nothing
         readbacks = list(await session.scalars(select(MetricReadback)))
     assert latest == 2
     assert len(readbacks) == 2 * len(LATER)
+
+
+async def test_a_batch_mixing_counts_and_none_writes_each_row_once_when_redelivered(
+    clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient,
+    sim_net: NetworkHttp,
+) -> None:  # fmt: skip
+    # The whole batch is one statement: a share with counts gets its sample and its later
+    # read-backs; one without gets no sample and a read-back at once besides.
+    events = await published(clean_db, org, keyring, sim_http, sim_net, 4)
+    batch = [e if i % 2 else e.model_copy(update={"observed": None}) for i, e in enumerate(events)]
+    handlers = MetricsHandlers(db=clean_db, readback_after=LATER, poke=lambda: None)
+
+    async def written() -> list[set[tuple[object, ...]]]:
+        # xmin: the transaction that wrote the row, so a row written over shows.
+        queries = (
+            "SELECT share_id, taken_at, followers, likes, xmin::text FROM metric_samples",
+            "SELECT share_id, taken_at, followers, likes FROM latest_metrics",
+            "SELECT share_id, due_at, xmin::text FROM metric_readbacks",
+        )
+        async with clean_db.sessions() as session:
+            return [{tuple(r) for r in (await session.execute(text(q))).all()} for q in queries]
+
+    await asyncio.gather(*(handlers.share_published(e) for e in batch))
+    samples, latest, readbacks = await written()
+    counted = [e for e in batch if e.observed is not None]
+    assert (
+        {row[:4] for row in samples}
+        == latest
+        == {(e.share_id, e.published_at, 50, 0) for e in counted}
+    )
+    assert {row[:2] for row in readbacks} == {
+        (e.share_id, e.published_at + timedelta(seconds=after))
+        for e in batch
+        for after in (LATER if e.observed is not None else (0, *LATER))
+    }
+    assert len(readbacks) == 2 * len(LATER) + 2 * (1 + len(LATER))
+    # Redelivered, the same batch again: not a row more, and none written over.
+    await asyncio.gather(*(handlers.share_published(e) for e in batch))
+    again = await written()
+    assert (again[0], again[2]) == (samples, readbacks)
+    assert again[1] == latest
+
+
+async def test_the_newest_sample_of_a_share_is_its_latest_whatever_the_order(
+    clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient,
+    sim_net: NetworkHttp,
+) -> None:  # fmt: skip
+    [event] = await published(clean_db, org, keyring, sim_http, sim_net, 1)
+    row = {
+        "org_id": event.org_id,
+        "share_id": event.share_id,
+        "campaign_id": event.campaign_id,
+        "network": event.network.value,
+    }
+    now = datetime.now(UTC)
+    newer, older = now, now - timedelta(hours=1)
+    async with clean_db.engine.begin() as connection:
+        # Both in one batch, the newer first; then an older one on its own.
+        await store_samples(
+            connection,
+            [{**row, "taken_at": newer, "likes": 9}, {**row, "taken_at": older, "likes": 1}],
+        )
+        await store_samples(connection, [{**row, "taken_at": older - timedelta(1), "likes": 0}])
+    async with clean_db.sessions() as session:
+        latest = (await session.execute(text("SELECT taken_at, likes FROM latest_metrics"))).all()
+    assert [tuple(r) for r in latest] == [(newer, 9)]
+    assert len(await _samples(clean_db)) == 3
 
 
 async def test_later_readbacks_read_many_posts_per_request(

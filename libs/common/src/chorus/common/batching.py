@@ -9,6 +9,11 @@ At most `flights` flushes run at once; calls made meanwhile wait and go together
 one. Under load a batch then holds everything that arrived during the previous flush, so the
 number of transactions follows the database's pace, not the number of callers.
 
+Where a caller's wait costs nothing (metrics' bookkeeping of a published share), `linger`
+seconds let a batch gather callers that arrive over several loop turns: at a few hundred
+events a second, arriving a handful at a time, each flush's fixed cost (a statement, the acks'
+write) is then shared by dozens. A batch of `max_size` goes at once, lingering or not.
+
 A flush that fails fails every caller in it, which is right for an outage but not for one bad
 item (a share whose row breaks the statement): `isolate(exc)` true, and each item of the failed
 batch is flushed again on its own, so only the callers whose own item fails see an error.
@@ -33,14 +38,17 @@ class Batcher(Generic[T, R]):
         flush: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
         max_size: int = 500,
         flights: int = 2,
+        linger: float = 0.0,
         isolate: Callable[[Exception], bool] | None = None,
     ) -> None:
         self._flush = flush
+        self._linger = linger
         self._isolate = isolate
         self._max_size = max_size
         self._flights = flights
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
         # Flushes in progress: the loop keeps only weak references to tasks.
         self._running: set[asyncio.Task[None]] = set()
 
@@ -50,14 +58,21 @@ class Batcher(Generic[T, R]):
         if len(self._pending) >= self._max_size:
             self._start_flush()
         elif not self._scheduled:
-            # Flush once the callers already runnable in this loop turn have joined in: no
-            # timer, so a lone call waits for nothing.
+            # Flush once the callers already runnable in this loop turn have joined in: without
+            # a linger no timer, so a lone call waits for nothing.
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._start_flush)
+            if self._linger > 0:
+                self._timer = asyncio.get_running_loop().call_later(self._linger, self._start_flush)
+            else:
+                asyncio.get_running_loop().call_soon(self._start_flush)
         return await future
 
     def _start_flush(self) -> None:
         self._scheduled = False
+        if self._timer is not None:
+            # Started by a full batch or a finished flight: the lingering ones go now too.
+            self._timer.cancel()
+            self._timer = None
         # With `flights` flushes already running, the pending calls wait for one to end.
         while self._pending and len(self._running) < self._flights:
             batch, self._pending = self._pending[: self._max_size], self._pending[self._max_size :]

@@ -40,7 +40,15 @@ async def serve(settings: MetricsSettings, keyring: Keyring, stop: asyncio.Event
         max_attempts=settings.readback_attempts,
         poll_seconds=settings.poll_seconds,
     )
-    handlers = MetricsHandlers(db=db, readback_after=settings.readback_after, poke=wakeup.poke)
+    handlers = MetricsHandlers(
+        db=db,
+        readback_after=settings.readback_after,
+        poke=wakeup.poke,
+        linger=settings.schedule_linger_seconds,
+        # Lingering messages hold their place in the prefetch window: at half of it a batch
+        # goes at once and the broker keeps delivering the other half meanwhile.
+        batch_size=max(1, settings.consumer_prefetch // 2),
+    )
     consumer = Consumer(
         bus=bus,
         queue=METRICS_SHARES,
