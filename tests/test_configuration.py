@@ -46,7 +46,7 @@ CASES = [
     (
         "scheduler",
         {"CHORUS_DATABASE_POOL_SIZE": "4", "CHORUS_STAGINGS_AT_ONCE": "2"},
-        "two connections per staging",
+        "must hold two connections per",
     ),
     ("scheduler", {"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"}, "otel_endpoint"),
 ]

@@ -62,17 +62,22 @@ async def test_migrations_are_reversible(scratch: Servers) -> None:
 
 
 async def test_the_shares_indexes_of_like_keys_do_not_deduplicate(scratch: Servers) -> None:
-    """Staging's speed rests on it (migrations 0017, 0018): a COPY appends to these two indexes, and
+    """Staging's speed rests on it (migrations 0017, 0018): a COPY appends to these indexes, and
     deduplication would rewrite each filling leaf."""
     connection = await asyncpg.connect(asyncpg_dsn(scratch.database_url))
     try:
         rows = await connection.fetch(
             "SELECT relname, reloptions FROM pg_class WHERE relname = ANY($1::text[])",
-            ["ix_shares_status_planned_at", "ix_shares_campaign_id_status"],
+            [
+                "ix_shares_status_planned_at",
+                "ix_shares_org_id_planned_at",
+                "ix_shares_campaign_id_status",
+            ],
         )
     finally:
         await connection.close()
     assert {r["relname"]: r["reloptions"] for r in rows} == {
         "ix_shares_status_planned_at": ["deduplicate_items=off"],
+        "ix_shares_org_id_planned_at": ["deduplicate_items=off"],
         "ix_shares_campaign_id_status": ["deduplicate_items=off"],
     }

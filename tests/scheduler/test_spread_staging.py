@@ -210,8 +210,8 @@ async def test_an_app_budget_counts_what_earlier_campaigns_planned_on_that_netwo
 async def test_a_large_audience_planned_in_batches_gets_the_plan_of_one_batch(
     clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient
 ) -> None:
-    """Batches after the first are planned in a worker process (batch_planning): staged in
-    batches of 4, the campaign gets the very plan it gets in one batch."""
+    """Fetched in batches of 4 (each fetched while the one before is planned and written),
+    the campaign gets the very plan it gets in one batch."""
     await _colleagues(clean_db, org, keyring, sim_http, 12, timezone="Europe/Paris")
     await _colleagues(clean_db, org, keyring, sim_http, 12, timezone="Asia/Tokyo", mode="review")
     window = (datetime(2027, 1, 11, 8, tzinfo=UTC), datetime(2027, 1, 11, 9, tzinfo=UTC))

@@ -107,6 +107,52 @@ async def test_stagings_at_once_leave_the_pool_room_for_their_readers(
         assert len(await share_rows(clean_db, event.campaign_id)) == 3
 
 
+_COPY_WAITING_ON_A_LOCK = (
+    "SELECT count(*) FROM pg_stat_activity "
+    "WHERE query LIKE 'COPY%shares%' AND wait_event_type = 'Lock'"
+)
+
+
+async def test_a_staging_cancelled_mid_copy_stages_nothing_and_leaves_the_pool_sound(
+    servers: Servers, clean_db: Database, org: Org, keyring: Keyring, sim_http: httpx.AsyncClient
+) -> None:
+    """aio-pika cancels a handler whose connection drops. Cancelled while its COPY waits (on a
+    lock another session holds), a staging leaves no share, its audience reader does not go
+    back to the pool mid-transaction, and the redelivery stages everything."""
+    await make_accounts(
+        clean_db, org=org, keyring=keyring, sim=await sim_accounts(sim_http, count=12)
+    )
+    campaign_id = await make_campaign(clean_db, org=org)
+    event = CampaignCreated(campaign_id=campaign_id, org_id=org.id)
+    tight = open_database(
+        DatabaseSettings(database_url=servers.database_url, database_pool_size=3),
+        application_name="tests",
+    )
+    try:
+        handlers = SchedulerHandlers(db=tight, rules=StagingRules(batch=5), stagings_at_once=1)
+        async with clean_db.sessions() as blocker, clean_db.sessions() as watcher:
+            await blocker.execute(text("LOCK TABLE shares IN SHARE MODE"))
+            staging = asyncio.create_task(handlers.campaign_created(event))
+            deadline = asyncio.get_running_loop().time() + 60
+            while not await watcher.scalar(text(_COPY_WAITING_ON_A_LOCK)):
+                assert asyncio.get_running_loop().time() < deadline, "the COPY never waited"
+                assert not staging.done(), staging
+                await asyncio.sleep(0.05)
+                await watcher.rollback()
+            staging.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await staging
+            await blocker.rollback()
+        assert await share_rows(clean_db, campaign_id) == []
+        # Every connection the pool hands out is usable: none was left inside the reader's
+        # transaction (a new transaction on it would fail) or mid-query.
+        async with asyncio.timeout(60):
+            await asyncio.gather(*(handlers.campaign_created(event) for _ in range(3)))
+    finally:
+        await tight.close()
+    assert len(await share_rows(clean_db, campaign_id)) == 12
+
+
 async def _staged(
     db: Database, org: Org, keyring: Keyring, sim: httpx.AsyncClient, n: int
 ) -> uuid.UUID:

@@ -70,7 +70,7 @@ class Batcher(Generic[T, R]):
     def _start_flush(self) -> None:
         self._scheduled = False
         if self._timer is not None:
-            # Started by a full batch or a finished flight: the lingering ones go now too.
+            # Started by a full batch: the lingering ones go with it.
             self._timer.cancel()
             self._timer = None
         # With `flights` flushes already running, the pending calls wait for one to end.

@@ -360,13 +360,21 @@ class Share(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "account_id"),
         CheckConstraint(_in("status", tuple(ShareStatus)), name="status"),
-        # Each index is written by every staged share (a COPY of a million rows): one per
-        # reader that needs it, no more (migration 0018). The releaser's scan (planned, in
-        # time order), what a window already counts per account and per app, and the sweep of
-        # unapproved shares; like keys appended plainly, not deduplicated (migration 0017).
+        # Each index is written by every staged share (a COPY of a million rows): each one
+        # for readers that need it (migration 0018). The releaser's scan (planned, in time
+        # order) and the sweeps of unapproved and unconsented shares; like keys appended
+        # plainly, not deduplicated (migration 0017).
         Index(
             "ix_shares_status_planned_at",
             "status",
+            "planned_at",
+            postgresql_with={"deduplicate_items": "off"},
+        ),
+        # What an organisation already has counted in a window: the spreading's daily caps
+        # and app budgets.
+        Index(
+            "ix_shares_org_id_planned_at",
+            "org_id",
             "planned_at",
             postgresql_with={"deduplicate_items": "off"},
         ),

@@ -17,5 +17,6 @@ class MetricsSettings(ServiceSettings):
     gauge_refresh_seconds: float = Field(default=15.0, gt=0)
     consumer_prefetch: int = Field(default=100, ge=1)
     # How long a published share's bookkeeping waits for others to share its statement and its
-    # acks' write: nothing waits on it, and the events come a handful at a time.
+    # acks' write (the events come a handful at a time): a share without counts is read that
+    # much later, the others' first read-back is an hour away.
     schedule_linger_seconds: float = Field(default=0.05, ge=0, le=1)

@@ -23,10 +23,9 @@ log = logging.getLogger(__name__)
 class SchedulerHandlers:
     db: Database
     rules: StagingRules = field(default_factory=StagingRules)
-    # Each staging holds two of the pool's connections: the pool must hold twice this, and
-    # one more for everything else (SchedulerSettings checks it).
+    # Each staging holds two of the pool's connections (SchedulerSettings.stagings_at_once).
     stagings_at_once: int = 2
-    _stagings: asyncio.Semaphore = field(init=False)
+    _stagings: asyncio.Semaphore = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_stagings", asyncio.Semaphore(self.stagings_at_once))

@@ -43,17 +43,18 @@ class SchedulerSettings(ServiceSettings, WebhookSettings):
     min_gap_seconds: float = Field(default=30.0, ge=0, le=3600)
     x_app_daily_budget: int = Field(default=X_APP_DAILY_BUDGET, ge=0)
     staging_batch: int = Field(default=10_000, ge=100, le=100_000)
-    # Campaigns staged at once in one process. Each staging holds two of the pool's
-    # connections (its own and its audience reader's), and the releaser, the sweeper and the
-    # webhooks need theirs: a larger campaign waits its turn, unacknowledged, instead.
+    # Campaigns staged at once in one process: each holds two of the pool's connections (its
+    # own and its audience reader's). The others wait their turn, unacknowledged.
     stagings_at_once: int = Field(default=2, ge=1, le=32)
 
     @model_validator(mode="after")
     def _pool_fits_stagings(self) -> Self:
+        # One more at least, for the releaser's, the sweeper's and the webhooks' statements
+        # (none holds a connection while waiting for another, so they wait, never deadlock).
         if self.database_pool_size + self.database_max_overflow < 2 * self.stagings_at_once + 1:
             raise ValueError(
-                "database_pool_size must hold two connections per staging at once "
-                "(stagings_at_once) and one more"
+                "database_pool_size + database_max_overflow must hold two connections per "
+                "staging at once (stagings_at_once) and one more"
             )
         return self
 

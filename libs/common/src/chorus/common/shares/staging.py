@@ -23,7 +23,7 @@ import gc
 import os
 import uuid
 from collections.abc import AsyncGenerator, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from itertools import repeat
@@ -165,7 +165,11 @@ async def stage_campaign(
     rules: StagingRules | None = None,
 ) -> int | None:
     """Stage the campaign's shares; returns how many, or None if it was already staged (a
-    redelivered event) or is unknown. A campaign with no open share completes at once."""
+    redelivered event) or is unknown. A campaign with no open share completes at once.
+
+    Call it in a transaction of its own: the audience is read on a second connection from the
+    session's pool (so the pool needs one free for it), in the snapshot this transaction has
+    when the read starts, which does not include what the transaction itself wrote."""
     rules = rules or StagingRules()
     await session.execute(_LOCK_ORG, {"org_id": str(org_id)})
     params = {"campaign_id": campaign_id, "org_id": org_id}
@@ -191,25 +195,32 @@ async def stage_campaign(
     raw: Any = (await connection.get_raw_connection()).driver_connection
     audience: dict[str, list[str]] = campaign.audience or {}
     writer = _Writer(start, planner, too_late)
-    # The reader sees exactly what this transaction saw when it took the lock: the same
-    # snapshot (the shares other stagings committed before it), on a connection of its own, so
+    # The reader gets this transaction's snapshot as of now, after the lock (so with every
+    # share an earlier staging of the organisation committed), on a connection of its own, so
     # the audience is read while this one is busy writing.
     snapshot = await raw.fetchval("SELECT pg_export_snapshot()")
     async with connection.engine.connect() as reading:
         reader: Any = (await reading.get_raw_connection()).driver_connection
-        async with reader.transaction(isolation="repeatable_read", readonly=True):
-            await reader.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            cursor = await reader.cursor(
-                _AUDIENCE,
-                org_id,
-                [n.value for n in networks],
-                audience.get("groups"),
-                audience.get("colleagues"),
-                _COUNTED,
-                start - _DAY,
-                (planner.end if planner is not None else start) + _DAY,
-            )
-            staged = await _write(raw, cursor, writer, rules, org_id, campaign_id)
+        try:
+            async with reader.transaction(isolation="repeatable_read", readonly=True):
+                await reader.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                cursor = await reader.cursor(
+                    _AUDIENCE,
+                    org_id,
+                    [n.value for n in networks],
+                    audience.get("groups"),
+                    audience.get("colleagues"),
+                    _COUNTED,
+                    start - _DAY,
+                    (planner.end if planner is not None else start) + _DAY,
+                )
+                staged = await _write(raw, cursor, writer, rules, org_id, campaign_id)
+        except BaseException:
+            # The pool's reset knows nothing of a transaction opened on the driver itself: a
+            # reader left mid-query or mid-transaction (cancelled, its backend gone) is
+            # closed, never handed to the next caller.
+            await reading.invalidate()
+            raise
     await session.execute(
         _SCHEDULED,
         {"scheduled": CampaignStatus.SCHEDULED.value, "staged": staged, "campaign_id": campaign_id},
@@ -247,7 +258,9 @@ async def _copy_stream(
     needs this process's interpreter lock, as the COPY's encoding does: in a thread the two
     took turns and the COPY ran half again as long (`make bench-staging`), so it is done here,
     a chunk at a time, between the COPY's writes, while PostgreSQL works through what it has
-    been sent."""
+    been sent. A row the server refuses (a unique violation) fails the COPY only once all of
+    it has been sent: asyncpg reads the server's answer at the end (a staging's rows break no
+    rule unless it is run twice, which the campaign's status prevents)."""
     records = _planned_records(cursor, writer, rules, org, campaign)
     try:
         status: str = await raw.copy_records_to_table("shares", records=records, columns=_COLUMNS)
@@ -257,7 +270,7 @@ async def _copy_stream(
     return int(status.split()[-1])
 
 
-# Rows planned at a time between two of the COPY's writes (its buffer: about 4,000 shares):
+# Rows planned at a time between two of the COPY's writes (its buffer: about 3,000 shares):
 # a few milliseconds, far less than PostgreSQL takes to write what it has already been sent.
 _PLAN_CHUNK = 1_000
 
@@ -276,12 +289,19 @@ async def _planned_records(
         while rows := await fetching:
             fetching = asyncio.ensure_future(cursor.fetch(rules.batch))
             for lo in range(0, len(rows), _PLAN_CHUNK):
+                # The event loop's turn, once a chunk: neither this generator's rows nor the
+                # COPY's writes give it one, and the next fetch is sent, the broker's
+                # heartbeats answered and the other loops run only then.
+                await asyncio.sleep(0)
                 for record in _records(org, campaign, *writer.columns(rows[lo : lo + _PLAN_CHUNK])):
                     yield record
     finally:
+        # Waited for, not awaited: neither its own failure nor its cancellation may replace
+        # the error that ends the COPY, or swallow a cancellation of the staging itself.
         fetching.cancel()
-        with suppress(asyncio.CancelledError):
-            await fetching
+        await asyncio.wait({fetching})
+        if not fetching.cancelled():
+            fetching.exception()  # retrieved, so never reported as lost
 
 
 async def _insert_batches(
