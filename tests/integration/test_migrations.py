@@ -70,7 +70,7 @@ async def test_the_shares_indexes_of_like_keys_do_not_deduplicate(scratch: Serve
             "SELECT relname, reloptions FROM pg_class WHERE relname = ANY($1::text[])",
             [
                 "ix_shares_status_planned_at",
-                "ix_shares_org_id_planned_at",
+                "ix_shares_org_id_day",
                 "ix_shares_campaign_id_status",
             ],
         )
@@ -78,6 +78,6 @@ async def test_the_shares_indexes_of_like_keys_do_not_deduplicate(scratch: Serve
         await connection.close()
     assert {r["relname"]: r["reloptions"] for r in rows} == {
         "ix_shares_status_planned_at": ["deduplicate_items=off"],
-        "ix_shares_org_id_planned_at": ["deduplicate_items=off"],
+        "ix_shares_org_id_day": ["deduplicate_items=off"],
         "ix_shares_campaign_id_status": ["deduplicate_items=off"],
     }

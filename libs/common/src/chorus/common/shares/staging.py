@@ -98,6 +98,10 @@ _BUDGET_USED = text(
     FROM shares
     WHERE org_id = :org_id AND network = :network AND status = ANY(:counted)
       AND planned_at >= CAST(:start AS timestamptz) - interval '24 hours' AND planned_at < :end
+      -- The same window in UTC days: what `ix_shares_org_id_day` is searched by.
+      AND (planned_at AT TIME ZONE 'UTC')::date
+          BETWEEN ((CAST(:start AS timestamptz) - interval '24 hours') AT TIME ZONE 'UTC')::date
+              AND (CAST(:end AS timestamptz) AT TIME ZONE 'UTC')::date
     GROUP BY 1
     """
 )
@@ -114,6 +118,10 @@ _AUDIENCE = """
             JOIN ambassadors am ON am.id = a.ambassador_id
             WHERE s.org_id = $1 AND s.status = ANY($5::text[])
               AND s.planned_at >= $6 AND s.planned_at < $7
+              -- The same window in UTC days: what `ix_shares_org_id_day` is searched by.
+              AND (s.planned_at AT TIME ZONE 'UTC')::date
+                  BETWEEN ($6::timestamptz AT TIME ZONE 'UTC')::date
+                      AND ($7::timestamptz AT TIME ZONE 'UTC')::date
             GROUP BY 1, 2
         ) per_day
         GROUP BY account_id
