@@ -44,9 +44,8 @@ class LocalPostgres:
     durable: bool = True
     # PostgreSQL's own default: Chorus's connection budget (README) must fit in it.
     max_connections: int = 100
-    # PostgreSQL's own default, ample for tests and `make run`. A benchmark whose data outgrows
-    # it (bench-staging's million shares, about 700 MB with their indexes) sizes it as a
-    # production server would be, or it measures the backend evicting its own pages.
+    # PostgreSQL's own default, ample for tests and `make run`; `make bench-staging
+    # ARGS="--shared-buffers 1GB"` sizes it to hold a million shares and their indexes.
     shared_buffers: str = "128MB"
     # Where the server's files really are: `root` itself, or (when the server runs as another
     # user who cannot reach `root`, as in a checkout under /root) a folder of its own under
