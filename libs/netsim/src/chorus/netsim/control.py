@@ -170,7 +170,7 @@ def control_router(state: SimState) -> APIRouter:
             "faults_left": len(state.faults.next),
             "by_network": {
                 n: {
-                    "posts": sum(1 for p in state.posts.values() if p.network == n),
+                    "posts": state.post_count(n),
                     "duplicates": state.duplicates(n),
                 }
                 for n in NETWORKS
