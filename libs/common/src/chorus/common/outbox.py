@@ -14,9 +14,10 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from opentelemetry.trace import SpanKind
-from sqlalchemy import Text, cast, delete, func, select, text, update
+from sqlalchemy import delete, func, text
 
 from chorus.common.bus import Bus, OutgoingMessage
 from chorus.common.db import Database, Executor
@@ -72,6 +73,15 @@ _ADD = text(
 )
 
 
+# The payload as text: sent as stored, not decoded into objects and encoded again.
+_PENDING = """
+    SELECT id, routing_key, message_type, CAST(payload AS text) AS payload, traceparent
+    FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1
+    FOR UPDATE SKIP LOCKED
+"""
+_SENT = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
+
+
 class OutboxRelay:
     """`await OutboxRelay(db=db, bus=bus, database_url=url).run(stop)` until `stop` is set."""
 
@@ -94,41 +104,28 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish one batch of pending events; returns how many were sent."""
-        async with self._db.sessions.begin() as session:
-            rows = (
-                await session.execute(
-                    select(
-                        OutboxEvent.id,
-                        OutboxEvent.routing_key,
-                        OutboxEvent.message_type,
-                        # As text: sent as stored, not decoded into objects and encoded again.
-                        cast(OutboxEvent.payload, Text).label("payload"),
-                        OutboxEvent.traceparent,
+        # On the driver's own connection: a round through the ORM session cost the gateway
+        # about 5 ms of CPU in the fan-out bench (its whole share of it), through SQLAlchemy's
+        # statements still half of that, and every relay has a round per transaction that
+        # writes events, and one more that finds nothing.
+        async with self._db.engine.connect() as pooled:
+            connection: Any = (await pooled.get_raw_connection()).driver_connection
+            async with connection.transaction():
+                rows = await connection.fetch(_PENDING, self._batch_size)
+                if not rows:
+                    return 0
+                await self._bus.send(
+                    OutgoingMessage(
+                        routing_key=row["routing_key"],
+                        message_type=row["message_type"],
+                        body=row["payload"].encode(),
+                        message_id=f"outbox-{row['id']}",
+                        mandatory=must_route(row["message_type"]),
+                        traceparent=_relayed(row["traceparent"], row["routing_key"]),
                     )
-                    .where(OutboxEvent.sent_at.is_(None))
-                    .order_by(OutboxEvent.id)
-                    .limit(self._batch_size)
-                    .with_for_update(skip_locked=True)
+                    for row in rows
                 )
-            ).all()
-            if not rows:
-                return 0
-            await self._bus.send(
-                OutgoingMessage(
-                    routing_key=row.routing_key,
-                    message_type=row.message_type,
-                    body=row.payload.encode(),
-                    message_id=f"outbox-{row.id}",
-                    mandatory=must_route(row.message_type),
-                    traceparent=_relayed(row.traceparent, row.routing_key),
-                )
-                for row in rows
-            )
-            await session.execute(
-                update(OutboxEvent)
-                .where(OutboxEvent.id.in_([row.id for row in rows]))
-                .values(sent_at=func.now())
-            )
+                await connection.execute(_SENT, [row["id"] for row in rows])
         OUTBOX_RELAYED.inc(len(rows))
         return len(rows)
 
