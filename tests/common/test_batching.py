@@ -139,3 +139,32 @@ async def test_a_full_batch_goes_without_lingering() -> None:
     late = [asyncio.ensure_future(batcher.submit(i)) for i in range(3, 6)]
     assert await asyncio.wait_for(asyncio.gather(*late), 5) == [3, 4, 5]
     assert batches == [[0, 1, 2], [3, 4, 5]]
+
+
+async def test_many_items_in_one_call_share_flushes_with_other_callers_in_order() -> None:
+    batches: list[list[int]] = []
+
+    async def flush(items: Sequence[int]) -> list[int]:
+        batches.append(list(items))
+        return [i * 10 for i in items]
+
+    batcher: Batcher[int, int] = Batcher(flush=flush, max_size=4)
+    alone = asyncio.ensure_future(batcher.submit(100))
+    many = asyncio.ensure_future(batcher.submit_many(list(range(6))))
+    assert await many == [i * 10 for i in range(6)]
+    assert await alone == 1000
+    # The lone call and the message's items went together, cut at the batch's size.
+    assert batches == [[100, 0, 1, 2], [3, 4, 5]]
+    assert await batcher.submit_many([]) == []
+
+
+async def test_many_items_in_one_call_fail_with_a_failed_flush() -> None:
+    async def flush(items: Sequence[int]) -> list[int]:
+        if 2 in items:
+            raise RuntimeError(f"database down for {list(items)}")
+        return list(items)
+
+    batcher: Batcher[int, int] = Batcher(flush=flush, max_size=2)
+    with pytest.raises(RuntimeError, match=r"database down for \[2\]"):
+        await batcher.submit_many([0, 1, 2])
+    assert await batcher.submit_many([0, 1]) == [0, 1]

@@ -12,7 +12,7 @@ from chorus.common.credentials import Keyring
 from chorus.common.db import Database
 from chorus.common.http import NetworkHttp
 from chorus.common.kinds import Network
-from chorus.common.messages import SharePublished, ShareRequested
+from chorus.common.messages import PublishedShares, SharePublished, ShareRequested
 from chorus.common.models import OutboxEvent
 from chorus.networks.mastodon import SPEC, MastodonClient
 from chorus.publisher.handlers import PublisherHandlers
@@ -42,11 +42,14 @@ async def published(
         )
     async with db.sessions() as session:
         payloads = await session.scalars(
-            select(OutboxEvent.payload)
-            .where(OutboxEvent.message_type == "SharePublished")
-            .where(OutboxEvent.payload["org_id"].astext == str(org.id))
+            select(OutboxEvent.payload).where(OutboxEvent.routing_key == SharePublished.ROUTING_KEY)
         )
-        return [SharePublished.model_validate(p) for p in payloads]
+        return [
+            event
+            for payload in payloads
+            for event in PublishedShares.model_validate(payload).events()
+            if event.org_id == org.id
+        ]
 
 
 async def make_due(db: Database) -> None:

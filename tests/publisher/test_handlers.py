@@ -107,7 +107,7 @@ async def test_publishes_once_records_remote_id_and_announces_it(
     assert post.text == TEXT
     assert post.idempotency_key == share.idempotency_key
     # The campaign's only share has its outcome: the campaign is completed, and says so.
-    assert await _events(clean_db) == ["SharePublished", "CampaignCompleted"]
+    assert await _events(clean_db) == ["SharesPublished", "CampaignCompleted"]
 
 
 async def test_a_redelivery_during_a_live_attempt_does_nothing_and_a_dead_one_is_taken_over(
@@ -219,7 +219,7 @@ async def test_retry_after_the_key_expired_finds_the_earlier_post_and_posts_noth
     assert len(sim_state.posts) == 1 and sim_state.duplicates() == 0
     share = await _share(clean_db, request)
     assert share.status == "published" and share.remote_id == remote_id
-    assert await _events(clean_db) == ["SharePublished", "CampaignCompleted"]
+    assert await _events(clean_db) == ["SharesPublished", "CampaignCompleted"]
 
 
 async def test_retry_after_the_key_expired_posts_when_the_earlier_attempt_never_arrived(

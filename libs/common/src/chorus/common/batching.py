@@ -55,6 +55,21 @@ class Batcher(Generic[T, R]):
     async def submit(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
+        self._schedule()
+        return await future
+
+    async def submit_many(self, items: Sequence[T]) -> list[R]:
+        """Each item's result, in order: what a message of many items asks in one call. Its
+        items may share flushes with other callers' and be split over several."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[R]] = [loop.create_future() for _ in items]
+        self._pending.extend(zip(items, futures, strict=True))
+        if futures:
+            self._schedule()
+        # A failed flush fails the call; gather still marks the other flushes' errors seen.
+        return list(await asyncio.gather(*futures))
+
+    def _schedule(self) -> None:
         if len(self._pending) >= self._max_size:
             self._start_flush()
         elif not self._scheduled:
@@ -65,7 +80,6 @@ class Batcher(Generic[T, R]):
                 self._timer = asyncio.get_running_loop().call_later(self._linger, self._start_flush)
             else:
                 asyncio.get_running_loop().call_soon(self._start_flush)
-        return await future
 
     def _start_flush(self) -> None:
         self._scheduled = False

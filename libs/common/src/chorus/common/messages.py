@@ -17,6 +17,7 @@ from chorus.common.kinds import Network
 from chorus.common.text import SafeLine, SafeText
 
 __all__ = [
+    "MAX_EVENTS_PER_MESSAGE",
     "MAX_SHARES_PER_MESSAGE",
     "AccountNeedsReauth",
     "CampaignCancelled",
@@ -25,9 +26,11 @@ __all__ = [
     "ConsentWithdrawn",
     "Message",
     "Observation",
+    "PublishedShares",
     "ShareFailed",
     "SharePublished",
     "ShareRequested",
+    "SharesPublished",
     "SharesRequested",
     "SharesRequests",
     "must_route",
@@ -165,6 +168,43 @@ class SharePublished(Message):
     remote_id: SafeLine = Field(min_length=1, max_length=300)
     published_at: datetime
     observed: Observation | None = None
+
+
+# The most published shares one event message may carry: a publisher's batch of outcomes is
+# written in messages of at most this many, and a longer list is refused (dead-lettered).
+MAX_EVENTS_PER_MESSAGE = 500
+
+
+class SharesPublished(Message):
+    """Shares one transaction recorded as published, in one message: the relay, the broker and
+    the metrics service then pay per batch of outcomes, not per share. Each event is whole and
+    is stored on its own terms, so a redelivered message writes nothing twice."""
+
+    ROUTING_KEY = "share.published"
+
+    events: list[SharePublished] = Field(min_length=1, max_length=MAX_EVENTS_PER_MESSAGE)
+
+
+def _published_kind(body: Any) -> str:
+    if isinstance(body, SharesPublished) or (isinstance(body, dict) and "events" in body):
+        return "many"
+    return "one"  # and what is neither is refused as not being one
+
+
+class PublishedShares(
+    RootModel[
+        Annotated[
+            Annotated[SharesPublished, Tag("many")] | Annotated[SharePublished, Tag("one")],
+            Discriminator(_published_kind),
+        ]
+    ]
+):
+    """Any message of the metrics queue: many published shares, or one (the form of releases
+    before `SharesPublished`, and what a publisher told to send one event per message sends)."""
+
+    def events(self) -> list[SharePublished]:
+        root = self.root
+        return list(root.events) if isinstance(root, SharesPublished) else [root]
 
 
 class ShareFailed(Message):

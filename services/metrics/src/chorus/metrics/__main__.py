@@ -10,7 +10,7 @@ from chorus.common.credentials import Keyring
 from chorus.common.db import open_database
 from chorus.common.http import NetworkHttp
 from chorus.common.lifecycle import configure_logging, run
-from chorus.common.messages import SharePublished
+from chorus.common.messages import PublishedShares
 from chorus.common.topology import METRICS_SHARES
 from chorus.common.tracing import start_tracing
 from chorus.common.wakeup import Wakeup
@@ -52,8 +52,8 @@ async def serve(settings: MetricsSettings, keyring: Keyring, stop: asyncio.Event
     consumer = Consumer(
         bus=bus,
         queue=METRICS_SHARES,
-        model=SharePublished,
-        handler=handlers.share_published,
+        model=PublishedShares,
+        handler=handlers.published,
         prefetch=settings.consumer_prefetch,
     )
 

@@ -1,5 +1,6 @@
-"""On SharePublished: store what the network already reported as the first sample, and
-schedule the share's later read-backs; the collector does the reading."""
+"""On shares published (a message of many, or of one): store what the network already reported
+as the first sample, and schedule each share's later read-backs; the collector does the
+reading."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import text
 
 from chorus.common.batching import Batcher
 from chorus.common.db import Database
-from chorus.common.messages import SharePublished
+from chorus.common.messages import PublishedShares, SharePublished
 from chorus.common.tracing import span
 from chorus.metrics.samples import ARRAYS, COLUMNS, COUNTS, storing
 
@@ -57,10 +58,18 @@ class MetricsHandlers:
             flush=self._schedule_many, linger=linger, max_size=batch_size
         )
 
+    async def published(self, message: PublishedShares) -> None:
+        """A message of the metrics queue, in either form."""
+        await self.shares_published(message.events())
+
     async def share_published(self, event: SharePublished) -> None:
-        with span("schedule readbacks", attributes={"chorus.network": event.network.value}):
-            await self._schedule.submit(event)
-        if event.observed is None:
+        await self.shares_published([event])
+
+    async def shares_published(self, events: Sequence[SharePublished]) -> None:
+        networks = ",".join(sorted({e.network.value for e in events}))
+        with span("schedule readbacks", attributes={"chorus.network": networks}):
+            await self._schedule.submit_many(events)
+        if any(e.observed is None for e in events):
             self.poke()
 
     def _arrays(self, events: Sequence[SharePublished]) -> dict[str, Any]:

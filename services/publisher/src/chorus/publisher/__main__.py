@@ -41,6 +41,7 @@ async def serve(settings: PublisherSettings, keyring: Keyring, stop: asyncio.Eve
         links=_links(settings),
         in_flight=settings.prefetch,
         stopping=stop,
+        published_per_message=settings.published_per_message,
     )
     consumer = Consumer(
         bus=bus,

@@ -34,7 +34,12 @@ from chorus.common.credentials import (
 )
 from chorus.common.db import Database, is_outage
 from chorus.common.failures import AuthorizationFailure, MessageRejected, RetryLater
-from chorus.common.messages import ShareRequested, SharesRequested, SharesRequests
+from chorus.common.messages import (
+    MAX_EVENTS_PER_MESSAGE,
+    ShareRequested,
+    SharesRequested,
+    SharesRequests,
+)
 from chorus.common.ratelimits import Hold, hold
 from chorus.common.retry import MAX_RATE_WAIT
 from chorus.common.shares import (
@@ -95,10 +100,13 @@ class PublisherHandlers:
         links: TrackedLinks | None = None,
         in_flight: int = 200,
         stopping: asyncio.Event | None = None,
+        published_per_message: int = MAX_EVENTS_PER_MESSAGE,
     ) -> None:
         """`links` None: posts carry the campaign's URL, untracked. `in_flight`: shares
-        attempted at once, over all messages. `stopping` set: no share is started any more."""
+        attempted at once, over all messages. `stopping` set: no share is started any more.
+        `published_per_message`: see `PublisherSettings`."""
         self.db = db
+        self._published_per_message = published_per_message
         self._slots = asyncio.Semaphore(in_flight)
         self._stopping = stopping or asyncio.Event()
         self._links = links
@@ -185,6 +193,7 @@ class PublisherHandlers:
                 session=session,
                 outcomes=[o for o, _ in outcomes],
                 traces={o.claim.share_id: trace for o, trace in outcomes if trace is not None},
+                published_per_message=self._published_per_message,
             )
 
     async def requested(self, request: SharesRequests) -> None:

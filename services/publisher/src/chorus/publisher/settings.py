@@ -5,6 +5,7 @@ from typing import Self
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from chorus.common.kinds import Network
+from chorus.common.messages import MAX_EVENTS_PER_MESSAGE
 from chorus.common.settings import LinkSettings, ServiceSettings
 from chorus.networks import publishable
 
@@ -29,6 +30,15 @@ class PublisherSettings(ServiceSettings, LinkSettings):
         "flight: enough to keep those full between messages, few enough that a replica does "
         "not hoard shares that another replica could post, and that a share waits far less "
         "than the sweeper's CHORUS_QUEUED_AFTER_SECONDS.",
+    )
+    published_per_message: int = Field(
+        default=MAX_EVENTS_PER_MESSAGE,
+        ge=1,
+        le=MAX_EVENTS_PER_MESSAGE,
+        description="Published shares one event message to the metrics service carries at "
+        "most (a batch of outcomes recorded together goes in one). 1 sends the one-share "
+        "events of earlier releases: set it while a metrics service of such a release still "
+        "consumes, during a rolling upgrade.",
     )
     http_max_connections: int = Field(default=200, ge=1)
     attempt_deadline_seconds: float = Field(

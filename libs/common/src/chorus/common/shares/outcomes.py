@@ -1,7 +1,9 @@
 """Recording what an attempt came to: published, failed, delayed (a wait or a retry later),
 cancelled, manual (the network takes no posts for this account: the colleague shares by hand).
 Many attempts' outcomes are written in one transaction, one statement per kind, each only while
-its attempt still holds the claim; the events they imply go to the outbox with them.
+its attempt still holds the claim; the events they imply go to the outbox with them, the
+published shares of a batch in one `SharesPublished` message (a relay publish, a broker message
+and a metrics delivery per batch instead of per share).
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from sqlalchemy import text
 
 from chorus.common.db import Executor
 from chorus.common.failures import FailureKind
-from chorus.common.messages import Observation, ShareFailed, SharePublished
+from chorus.common.messages import (
+    MAX_EVENTS_PER_MESSAGE,
+    Message,
+    Observation,
+    ShareFailed,
+    SharePublished,
+    SharesPublished,
+)
 from chorus.common.outbox import add_events
 from chorus.common.shares.claims import Claim
 from chorus.common.shares.completion import settle_campaigns
@@ -134,6 +143,23 @@ def _traces(
     return [traces.get(o.claim.share_id) for o in outcomes]
 
 
+def _published_messages(
+    events: Sequence[SharePublished], traces: Sequence[str | None] | None, per_message: int
+) -> tuple[list[Message], list[str | None] | None]:
+    """The events in messages of `per_message` (1: each alone, the older form), each message
+    carrying the trace of its first share that has one: one message holds many shares' work,
+    and one trace goes on across the bus for it."""
+    if per_message == 1:
+        return list(events), None if traces is None else list(traces)
+    messages: list[Message] = []
+    message_traces: list[str | None] = []
+    for start in range(0, len(events), per_message):
+        messages.append(SharesPublished(events=list(events[start : start + per_message])))
+        chunk = traces[start : start + per_message] if traces is not None else []
+        message_traces.append(next((t for t in chunk if t is not None), None))
+    return messages, None if traces is None else message_traces
+
+
 def _reason(reason: str) -> str:
     return reason[:REASON_LIMIT]
 
@@ -143,12 +169,19 @@ async def record_outcomes(
     session: Executor,
     outcomes: Sequence[Outcome],
     traces: Mapping[uuid.UUID, str] | None = None,
+    published_per_message: int = MAX_EVENTS_PER_MESSAGE,
 ) -> list[bool]:
     """Record each outcome in the caller's transaction; True where it was recorded, False
     where its attempt no longer held the claim (another took the share over).
 
     `traces`: each share's trace context (by share id), carried by the event it implies; a
-    batch holds the attempts of many shares, each in a trace of its own."""
+    batch holds the attempts of many shares, each in a trace of its own. A message of
+    published shares carries the trace of its first.
+
+    `published_per_message`: published shares one event message carries at most; 1 sends the
+    one-share `SharePublished` of earlier releases."""
+    if not 1 <= published_per_message <= MAX_EVENTS_PER_MESSAGE:
+        raise ValueError(f"published_per_message must be 1 to {MAX_EVENTS_PER_MESSAGE}")
     recorded: set[uuid.UUID] = set()
     published = [o for o in outcomes if isinstance(o, Published)]
     if published:
@@ -163,8 +196,8 @@ async def record_outcomes(
         )
         at: dict[uuid.UUID, datetime] = {row.id: row.published_at for row in rows}
         recorded.update(at)
-        await add_events(
-            session,
+        now_published = [o for o in published if o.claim.share_id in at]
+        messages, message_traces = _published_messages(
             [
                 SharePublished(
                     share_id=o.claim.share_id,
@@ -176,11 +209,12 @@ async def record_outcomes(
                     published_at=at[o.claim.share_id],
                     observed=o.observed,
                 )
-                for o in published
-                if o.claim.share_id in at
+                for o in now_published
             ],
-            traceparents=_traces(traces, [o for o in published if o.claim.share_id in at]),
+            _traces(traces, now_published),
+            published_per_message,
         )
+        await add_events(session, messages, traceparents=message_traces)
     ended = [o for o in outcomes if isinstance(o, Failed | Cancelled)]
     if ended:
         ids = set(
