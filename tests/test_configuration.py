@@ -44,6 +44,12 @@ CASES = [
     ("scheduler", {"CHORUS_RELEASE_BATCH": "-1"}, "release_batch"),
     ("scheduler", {"CHORUS_SHARES_PER_MESSAGE": "501"}, "shares_per_message"),
     (
+        "publisher",
+        {"NETWORK": "mastodon", "CHORUS_PUBLISHED_PER_MESSAGE": "0"},
+        "published_per_message",
+    ),
+    ("metrics", {"CHORUS_SCHEDULE_BATCH": "501"}, "schedule_batch"),
+    (
         "scheduler",
         {"CHORUS_DATABASE_POOL_SIZE": "4", "CHORUS_STAGINGS_AT_ONCE": "2"},
         "must hold two connections per",

@@ -27,9 +27,11 @@ import httpx
 import psutil
 
 from bench.cpu import cpu_seconds
+from bench.fanout import pg_statements
 from bench.fanout.baseline import bare_publish_consume
 from bench.fanout.celery_run import POOLS, Peer, PeerRun
 from bench.running import kept_on_failure
+from chorus.common.wakeup import asyncpg_dsn
 from chorus.devstack.seeding import organisation_id, seed
 from chorus.devstack.stack import Stack
 
@@ -85,6 +87,14 @@ def main() -> None:
         default=60.0,
         help="longest a Celery pool's run lasts; its rate counts the shares done by then",
     )
+    parser.add_argument(
+        "--pg-statements",
+        type=int,
+        default=0,
+        metavar="N",
+        help="track PostgreSQL's statements (pg_stat_statements, at some CPU cost to the run) "
+        "and print the N costliest per share of Chorus's run",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="chorus-bench-"))
     with kept_on_failure(root):
@@ -93,7 +103,8 @@ def main() -> None:
 
 def _run(args: argparse.Namespace, root: Path) -> None:
     count: int = args.shares
-    with Stack(root=root, durable=True) as stack:
+    tracked = pg_statements.SETTINGS if args.pg_statements else {}
+    with Stack(root=root, durable=True, postgres_settings=dict(tracked)) as stack:
         stack.start_all()
         key = stack.create_organisation("Bench")
         org_id = asyncio.run(organisation_id(stack.database_url, "Bench"))
@@ -109,9 +120,18 @@ def _run(args: argparse.Namespace, root: Path) -> None:
         # The baseline runs before and after, and the faster counts: the ratio is never
         # flattered by a baseline slowed down by work Chorus left running.
         before = asyncio.run(bare_publish_consume(stack.amqp_url, count=count))
+        dsn = asyncpg_dsn(stack.database_url)
+        wal = asyncio.run(pg_statements.reset(dsn)) if args.pg_statements else 0
         cpu_before = cpu_seconds(stack)
         chorus_seconds = asyncio.run(_fanout(stack, key, count, args.latency_ms))
         cpu = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_seconds(stack).items()}
+        statements = (
+            asyncio.run(
+                pg_statements.report(dsn, since_wal=wal, shares=count, top=args.pg_statements)
+            )
+            if args.pg_statements
+            else []
+        )
         rss = _rss(stack)
         after = asyncio.run(bare_publish_consume(stack.amqp_url, count=count))
         # Chorus's services stop before the peer runs: the peer gets the cores to itself.
@@ -148,6 +168,8 @@ def _run(args: argparse.Namespace, root: Path) -> None:
         + f" (total {1000 * sum(cpu.values()) / count:.2f}; the run had {os.cpu_count()} cores)"
     )
     print(f"ratio: {chorus_rate / baseline_rate:.2f}")
+    for line in statements:
+        print(line)
     for run in peer_runs:
         _print_peer(run)
     best = max(run.rate for run in peer_runs)

@@ -168,3 +168,22 @@ async def test_many_items_in_one_call_fail_with_a_failed_flush() -> None:
     with pytest.raises(RuntimeError, match=r"database down for \[2\]"):
         await batcher.submit_many([0, 1, 2])
     assert await batcher.submit_many([0, 1]) == [0, 1]
+
+
+async def test_a_cancelled_caller_of_many_leaves_the_others_in_its_flush_their_results() -> None:
+    release = asyncio.Event()
+
+    async def flush(items: Sequence[int]) -> list[int]:
+        await release.wait()
+        return [i * 10 for i in items]
+
+    batcher: Batcher[int, int] = Batcher(flush=flush)
+    cancelled = asyncio.ensure_future(batcher.submit_many([1, 2]))
+    other = asyncio.ensure_future(batcher.submit_many([3]))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # both are in the one flush, which waits
+    cancelled.cancel()
+    release.set()
+    assert await other == [30]
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled

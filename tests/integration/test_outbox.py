@@ -7,13 +7,14 @@ import uuid
 
 import aio_pika
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from chorus.common.bus import Bus
-from chorus.common.db import Database
+from chorus.common.db import Database, open_database
 from chorus.common.messages import CampaignCreated, Message
 from chorus.common.models import OutboxEvent
 from chorus.common.outbox import OutboxRelay, add_events
+from chorus.common.settings import DatabaseSettings
 from chorus.common.topology import SCHEDULER_CAMPAIGNS
 from tests.conftest import Servers
 from tests.integration.helpers import eventually, queue_depth
@@ -104,3 +105,76 @@ async def _write_then_fail(db: Database, event: CampaignCreated) -> None:
     async with db.sessions.begin() as session:
         await add_events(session, [event])
         raise RuntimeError("the change failed")
+
+
+async def _one_connection(servers: Servers) -> Database:
+    # One pooled connection and no ping on checkout, as a worker runs: whatever the relay
+    # leaves in the pool, the next caller gets.
+    return open_database(
+        DatabaseSettings(
+            database_url=servers.database_url, database_pool_size=1, database_max_overflow=0
+        ),
+        application_name="relay-under-test",
+    )
+
+
+class Unrouted(Message):
+    """An event that must reach a queue, sent where no queue is bound: the broker returns it."""
+
+    ROUTING_KEY = "tests.unrouted"
+
+    id: uuid.UUID
+
+
+async def test_a_round_that_cannot_publish_leaves_its_events_and_a_sound_pool(
+    clean_db: Database, bus: Bus, servers: Servers
+) -> None:
+    async with clean_db.sessions.begin() as session:
+        await add_events(session, [Unrouted(id=uuid.uuid4())])
+    db = await _one_connection(servers)
+    relay = OutboxRelay(db=db, bus=bus, database_url="unused")
+    try:
+        with pytest.raises(Exception, match=r"tests\.unrouted"):
+            await relay.relay_once()
+        assert await _pending(clean_db) == 1
+        # The one connection went back clean: no transaction left open, no row left locked.
+        async with db.engine.begin() as connection:
+            await connection.execute(
+                text("DELETE FROM outbox WHERE routing_key = 'tests.unrouted'")
+            )
+        async with clean_db.sessions.begin() as session:
+            await add_events(
+                session, [CampaignCreated(campaign_id=uuid.uuid4(), org_id=uuid.uuid4())]
+            )
+        assert await relay.relay_once() == 1
+    finally:
+        await db.close()
+    assert await _pending(clean_db) == 0
+    assert await queue_depth(bus, SCHEDULER_CAMPAIGNS.name) == 1
+
+
+async def test_a_round_whose_connection_died_is_followed_by_one_that_works(
+    clean_db: Database, bus: Bus, servers: Servers
+) -> None:
+    db = await _one_connection(servers)
+    relay = OutboxRelay(db=db, bus=bus, database_url="unused")
+    try:
+        assert await relay.relay_once() == 0  # the pool now holds a connection
+        async with clean_db.sessions.begin() as session:
+            await add_events(
+                session, [CampaignCreated(campaign_id=uuid.uuid4(), org_id=uuid.uuid4())]
+            )
+            # The database restarted under the idle worker, as far as its connection knows.
+            await session.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'relay-under-test'"
+                )
+            )
+        with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the dead connection raises
+            await relay.relay_once()
+        # The dead connection was dropped, not handed back: the next round connects anew.
+        assert await relay.relay_once() == 1
+    finally:
+        await db.close()
+    assert await _pending(clean_db) == 0

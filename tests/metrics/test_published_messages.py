@@ -94,6 +94,7 @@ async def test_bad_metrics_messages_are_dead_lettered_and_change_nothing(
         {"events": []},  # no share
         {"events": [good] * 501},  # more than a message may carry
         {"events": [good, {**good, "remote_id": ""}]},  # one event broken: all refused
+        {"events": [good, good]},  # one share twice
         {"events": [good], "extra": 1},  # a field the contract does not have
         {**good, "network": "myspace"},  # a one-share message that is not one
     ]

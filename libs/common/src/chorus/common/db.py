@@ -1,11 +1,16 @@
 """One engine per process; a unit of work is `async with db.sessions.begin() as session`, or,
 on the hot paths that only run SQL statements, `async with db.engine.begin() as connection`:
 the ORM session's own bookkeeping cost a busy publisher a tenth of its CPU. The functions
-that own the shares' statements take either (`Executor`)."""
+that own the shares' statements take either (`Executor`). Where even SQLAlchemy's statement
+layer costs too much (the outbox relay) or the driver's own API is needed (a staging's COPY
+reader), `driver_transaction` runs a transaction on the pooled connection's asyncpg driver."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
@@ -18,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
 
 from chorus.common.settings import DatabaseSettings
 
-__all__ = ["Database", "Executor", "is_outage", "open_database"]
+__all__ = ["Database", "Executor", "driver_transaction", "is_outage", "open_database"]
 
 # Where a statement runs: an ORM session, or a bare connection in a transaction.
 Executor = AsyncSession | AsyncConnection
@@ -48,6 +53,24 @@ def open_database(
         connect_args={"server_settings": {"application_name": application_name}},
     )
     return Database(engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False))
+
+
+@contextlib.asynccontextmanager
+async def driver_transaction(engine: AsyncEngine, **options: Any) -> AsyncIterator[Any]:
+    """`async with driver_transaction(engine) as connection:` a pooled connection's asyncpg
+    driver in a transaction of its own (`options`: asyncpg's, e.g. `readonly=True`).
+
+    The pool's reset on return knows nothing of a transaction opened on the driver, nor of a
+    connection the driver found closed: on any error or cancellation the connection is closed
+    and dropped from the pool, never handed to the next caller mid-transaction or dead."""
+    async with engine.connect() as pooled:
+        driver: Any = (await pooled.get_raw_connection()).driver_connection
+        try:
+            async with driver.transaction(**options):
+                yield driver
+        except BaseException:
+            await pooled.invalidate()
+            raise
 
 
 # SQLSTATE classes of a server that cannot serve: connection exceptions, insufficient resources,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
@@ -111,15 +112,19 @@ class SharesRequested(Message):
     @field_validator("share_ids")
     @classmethod
     def _each_once(cls, ids: list[uuid.UUID]) -> list[uuid.UUID]:
-        seen: set[uuid.UUID] = set()
-        for share_id in ids:
-            if share_id in seen:
-                raise ValueError(f"share {share_id} is named more than once")
-            seen.add(share_id)
+        _named_once(ids)
         return ids
 
     def routing_key(self) -> str:
         return share_requested_key(self.network)
+
+
+def _named_once(share_ids: Iterable[uuid.UUID]) -> None:
+    seen: set[uuid.UUID] = set()
+    for share_id in share_ids:
+        if share_id in seen:
+            raise ValueError(f"share {share_id} is named more than once")
+        seen.add(share_id)
 
 
 def _request_kind(body: Any) -> str:
@@ -183,6 +188,12 @@ class SharesPublished(Message):
     ROUTING_KEY = "share.published"
 
     events: list[SharePublished] = Field(min_length=1, max_length=MAX_EVENTS_PER_MESSAGE)
+
+    @field_validator("events")
+    @classmethod
+    def _each_once(cls, events: list[SharePublished]) -> list[SharePublished]:
+        _named_once(e.share_id for e in events)
+        return events
 
 
 def _published_kind(body: Any) -> str:

@@ -47,6 +47,8 @@ class LocalPostgres:
     # PostgreSQL's own default, ample for tests and `make run`; `make bench-staging
     # ARGS="--shared-buffers 1GB"` sizes it to hold a million shares and their indexes.
     shared_buffers: str = "128MB"
+    # More server settings, name to value: a bench's `shared_preload_libraries`, say.
+    settings: dict[str, str] = field(default_factory=dict)
     # Where the server's files really are: `root` itself, or (when the server runs as another
     # user who cannot reach `root`, as in a checkout under /root) a folder of its own under
     # the system's temporary folder, which `root/server` points at.
@@ -141,6 +143,7 @@ class LocalPostgres:
             f"-c unix_socket_directories={home / 'sock'}",
             f"-c max_connections={self.max_connections}",
             f"-c shared_buffers={self.shared_buffers}",
+            *(f"-c {name}={value}" for name, value in self.settings.items()),
         ]
         if not self.durable:
             # Test and benchmark data is thrown away; fsync only costs time there.

@@ -75,6 +75,8 @@ class Stack:
     gateway_port: int | None = None
     sim_port: int | None = None
     service_env: dict[str, str] = field(default_factory=dict)
+    # More settings for the stack's PostgreSQL (not the local Bluesky network's).
+    postgres_settings: dict[str, str] = field(default_factory=dict)
     postgres: LocalPostgres | None = None
     rabbitmq: LocalRabbitMQ | None = None
     sim: ServiceProcess | None = None
@@ -90,7 +92,9 @@ class Stack:
         # Known before anything starts: the networks send colleagues back to its callback.
         if self.gateway_port is None:
             self.gateway_port = free_port()
-        postgres = LocalPostgres(root=self.root / "postgres", durable=self.durable)
+        postgres = LocalPostgres(
+            root=self.root / "postgres", durable=self.durable, settings=self.postgres_settings
+        )
         if self.pg_port is not None:
             postgres.port = self.pg_port
         self.postgres = postgres.start()

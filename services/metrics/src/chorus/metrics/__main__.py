@@ -45,9 +45,7 @@ async def serve(settings: MetricsSettings, keyring: Keyring, stop: asyncio.Event
         readback_after=settings.readback_after,
         poke=wakeup.poke,
         linger=settings.schedule_linger_seconds,
-        # Lingering messages hold their place in the prefetch window: at half of it a batch
-        # goes at once and the broker keeps delivering the other half meanwhile.
-        batch_size=max(1, settings.consumer_prefetch // 2),
+        batch_size=settings.schedule_batch,
     )
     consumer = Consumer(
         bus=bus,

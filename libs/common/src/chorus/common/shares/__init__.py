@@ -1,6 +1,6 @@
 """The share's lifecycle, owned here and nowhere else: every change of a share's status is one
 of these functions, each in the caller's transaction, each writing the events it implies
-(`SharePublished`, `ShareFailed`, `CampaignCompleted`) to the outbox.
+(`SharesPublished`, `ShareFailed`, `CampaignCompleted`) to the outbox.
 
     planned -> queued -> publishing -> published | failed | cancelled | manual
        ^          |          |

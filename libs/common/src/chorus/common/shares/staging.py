@@ -35,6 +35,7 @@ from asyncpg.pgproto.pgproto import UUID as PgUUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chorus.common.db import driver_transaction
 from chorus.common.kinds import CampaignStatus, Network, ShareStatus
 from chorus.common.shares.completion import settle_campaigns
 from chorus.common.shares.spreading import (
@@ -207,28 +208,23 @@ async def stage_campaign(
     # share an earlier staging of the organisation committed), on a connection of its own, so
     # the audience is read while this one is busy writing.
     snapshot = await raw.fetchval("SELECT pg_export_snapshot()")
-    async with connection.engine.connect() as reading:
-        reader: Any = (await reading.get_raw_connection()).driver_connection
-        try:
-            async with reader.transaction(isolation="repeatable_read", readonly=True):
-                await reader.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-                cursor = await reader.cursor(
-                    _AUDIENCE,
-                    org_id,
-                    [n.value for n in networks],
-                    audience.get("groups"),
-                    audience.get("colleagues"),
-                    _COUNTED,
-                    start - _DAY,
-                    (planner.end if planner is not None else start) + _DAY,
-                )
-                staged = await _write(raw, cursor, writer, rules, org_id, campaign_id)
-        except BaseException:
-            # The pool's reset knows nothing of a transaction opened on the driver itself: a
-            # reader left mid-query or mid-transaction (cancelled, its backend gone) is
-            # closed, never handed to the next caller.
-            await reading.invalidate()
-            raise
+    # A reader left mid-query or mid-transaction (cancelled, its backend gone) is closed,
+    # never handed to the next caller (`driver_transaction`).
+    async with driver_transaction(
+        connection.engine, isolation="repeatable_read", readonly=True
+    ) as reader:
+        await reader.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        cursor = await reader.cursor(
+            _AUDIENCE,
+            org_id,
+            [n.value for n in networks],
+            audience.get("groups"),
+            audience.get("colleagues"),
+            _COUNTED,
+            start - _DAY,
+            (planner.end if planner is not None else start) + _DAY,
+        )
+        staged = await _write(raw, cursor, writer, rules, org_id, campaign_id)
     await session.execute(
         _SCHEDULED,
         {"scheduled": CampaignStatus.SCHEDULED.value, "staged": staged, "campaign_id": campaign_id},
