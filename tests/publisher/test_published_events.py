@@ -4,6 +4,7 @@ of earlier releases, each with its own trace."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -12,9 +13,13 @@ from sqlalchemy import select, text
 
 from chorus.common.credentials import Keyring
 from chorus.common.db import Database
-from chorus.common.messages import PublishedShares, SharePublished
+from chorus.common.http import NetworkHttp
+from chorus.common.kinds import Network
+from chorus.common.messages import PublishedShares, SharePublished, SharesRequested
 from chorus.common.models import OutboxEvent
 from chorus.common.shares import Published, claim_many, record_outcomes
+from chorus.publisher.__main__ import handlers_for
+from chorus.publisher.settings import PublisherSettings
 from tests.factories import Org, share_rows, stage_campaign
 
 pytestmark = pytest.mark.integration
@@ -86,3 +91,46 @@ async def test_a_bound_outside_what_a_message_may_carry_is_refused(clean_db: Dat
         for bound in (0, 501):
             with pytest.raises(ValueError, match="published_per_message must be 1 to 500"):
                 await record_outcomes(session=session, outcomes=[], published_per_message=bound)
+
+
+@pytest.mark.parametrize(("per_message", "kind"), [(1, "SharePublished"), (500, "SharesPublished")])
+async def test_the_publishers_setting_reaches_its_outcomes(
+    clean_db: Database,
+    org: Org,
+    keyring: Keyring,
+    sim_http: httpx.AsyncClient,
+    sim_net: NetworkHttp,
+    per_message: int,
+    kind: str,
+) -> None:
+    # The rolling-upgrade knob, through the service's own wiring: ignored, an older metrics
+    # service would dead-letter every published share's event.
+    settings = PublisherSettings(
+        network=Network.MASTODON, published_per_message=per_message, prefetch=10
+    )
+    handlers = handlers_for(
+        settings, db=clean_db, http=sim_net, keyring=keyring, stop=asyncio.Event()
+    )
+    campaign_id = await stage_campaign(clean_db, org=org, keyring=keyring, sim=sim_http, count=3)
+    async with clean_db.engine.begin() as session:
+        await session.execute(
+            text("UPDATE shares SET status = 'queued' WHERE campaign_id = :c"), {"c": campaign_id}
+        )
+    ids = [s.id for s in await share_rows(clean_db, campaign_id)]
+    await handlers.shares_requested(
+        SharesRequested(share_ids=ids, org_id=org.id, network=Network.MASTODON)
+    )
+    async with clean_db.sessions() as session:
+        written = (
+            await session.execute(
+                select(OutboxEvent.message_type, OutboxEvent.payload).where(
+                    OutboxEvent.routing_key == SharePublished.ROUTING_KEY
+                )
+            )
+        ).all()
+    # However the three outcomes were batched, each message is of the kind the setting says.
+    assert {row.message_type for row in written} == {kind}
+    shares = [
+        e.share_id for row in written for e in PublishedShares.model_validate(row.payload).events()
+    ]
+    assert sorted(shares) == sorted(ids)
