@@ -18,7 +18,7 @@ from chorus.common.kinds import Network
 from chorus.common.messages import PublishedShares, SharePublished, SharesRequested
 from chorus.common.models import OutboxEvent
 from chorus.common.shares import Published, claim_many, record_outcomes
-from chorus.publisher.__main__ import handlers_for
+from chorus.publisher.handlers import PublisherHandlers
 from chorus.publisher.settings import PublisherSettings
 from tests.factories import Org, share_rows, stage_campaign
 
@@ -108,7 +108,7 @@ async def test_the_publishers_setting_reaches_its_outcomes(
     settings = PublisherSettings(
         network=Network.MASTODON, published_per_message=per_message, prefetch=10
     )
-    handlers = handlers_for(
+    handlers = PublisherHandlers.from_settings(
         settings, db=clean_db, http=sim_net, keyring=keyring, stop=asyncio.Event()
     )
     campaign_id = await stage_campaign(clean_db, org=org, keyring=keyring, sim=sim_http, count=3)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from chorus.common.bus import Bus, Consumer
 from chorus.common.config import keyring_from, load_settings
 from chorus.common.credentials import Keyring
-from chorus.common.db import Database, open_database
+from chorus.common.db import open_database
 from chorus.common.http import NetworkHttp
 from chorus.common.lifecycle import configure_logging, run
 from chorus.common.messages import SharesRequests
@@ -16,10 +15,7 @@ from chorus.common.outbox import OutboxRelay
 from chorus.common.topology import publisher_queue
 from chorus.common.tracing import start_tracing
 from chorus.common.worker import serve_worker
-from chorus.networks import app_for, spec_for
 from chorus.publisher.handlers import PublisherHandlers
-from chorus.publisher.links import TrackedLinks
-from chorus.publisher.media import ImageFetcher
 from chorus.publisher.settings import PublisherSettings
 
 
@@ -28,7 +24,9 @@ async def serve(settings: PublisherSettings, keyring: Keyring, stop: asyncio.Eve
     db = open_database(settings, application_name=name)
     bus = await Bus.connect(settings, name=name)
     http = NetworkHttp.from_settings(settings, max_connections=settings.http_max_connections)
-    handlers = handlers_for(settings, db=db, http=http, keyring=keyring, stop=stop)
+    handlers = PublisherHandlers.from_settings(
+        settings, db=db, http=http, keyring=keyring, stop=stop
+    )
     consumer = Consumer(
         bus=bus,
         queue=publisher_queue(settings.network),
@@ -47,39 +45,6 @@ async def serve(settings: PublisherSettings, keyring: Keyring, stop: asyncio.Eve
         stop=stop,
         closers=[http.aclose],
     )
-
-
-def handlers_for(
-    settings: PublisherSettings,
-    *,
-    db: Database,
-    http: NetworkHttp,
-    keyring: Keyring,
-    stop: asyncio.Event,
-) -> PublisherHandlers:
-    """The handlers as the settings say: every setting of the publisher's work reaches them."""
-    spec = spec_for(settings.network)
-    return PublisherHandlers(
-        db=db,
-        spec=spec,
-        client=spec.client(http, app_for(spec, settings.network_apps.get(settings.network))),
-        keyring=keyring,
-        claim_lease=timedelta(seconds=settings.claim_lease_seconds),
-        attempt_deadline=timedelta(seconds=settings.attempt_deadline_seconds),
-        images=ImageFetcher(http, max_bytes=spec.max_image_bytes),
-        longest_rate_wait=timedelta(seconds=settings.longest_rate_wait_seconds),
-        links=_links(settings),
-        in_flight=settings.prefetch,
-        stopping=stop,
-        published_per_message=settings.published_per_message,
-    )
-
-
-def _links(settings: PublisherSettings) -> TrackedLinks | None:
-    if settings.links_base_url is None:
-        return None
-    key = settings.links_key.get_secret_value().encode()
-    return TrackedLinks(base_url=settings.links_base_url, key=key)
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ from chorus.common.credentials import (
 )
 from chorus.common.db import Database, is_outage
 from chorus.common.failures import AuthorizationFailure, MessageRejected, RetryLater
+from chorus.common.http import NetworkHttp
 from chorus.common.messages import (
     MAX_EVENTS_PER_MESSAGE,
     ShareRequested,
@@ -53,10 +54,11 @@ from chorus.common.shares import (
 )
 from chorus.common.telemetry import SHARES_FAILED, SHARES_OUTCOMES
 from chorus.common.tracing import current_traceparent, span
-from chorus.networks import NetworkClient, NetworkSpec
+from chorus.networks import NetworkClient, NetworkSpec, app_for, spec_for
 from chorus.publisher.attempt import AccountHooks, Attempts, Renew
 from chorus.publisher.links import TrackedLinks
 from chorus.publisher.media import ImageFetcher
+from chorus.publisher.settings import PublisherSettings
 
 __all__ = ["PublisherHandlers", "SharesUnfinished"]
 
@@ -138,6 +140,37 @@ class PublisherHandlers:
             ),
             images=images,
             longest_rate_wait=longest_rate_wait,
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: PublisherSettings,
+        *,
+        db: Database,
+        http: NetworkHttp,
+        keyring: Keyring,
+        stop: asyncio.Event,
+    ) -> PublisherHandlers:
+        """The handlers as the service's settings say: every setting of its work reaches them."""
+        spec = spec_for(settings.network)
+        links = None
+        if settings.links_base_url is not None:
+            key = settings.links_key.get_secret_value().encode()
+            links = TrackedLinks(base_url=settings.links_base_url, key=key)
+        return cls(
+            db=db,
+            spec=spec,
+            client=spec.client(http, app_for(spec, settings.network_apps.get(settings.network))),
+            keyring=keyring,
+            claim_lease=timedelta(seconds=settings.claim_lease_seconds),
+            attempt_deadline=timedelta(seconds=settings.attempt_deadline_seconds),
+            images=ImageFetcher(http, max_bytes=spec.max_image_bytes),
+            longest_rate_wait=timedelta(seconds=settings.longest_rate_wait_seconds),
+            links=links,
+            in_flight=settings.prefetch,
+            stopping=stop,
+            published_per_message=settings.published_per_message,
         )
 
     async def _hold_many(self, holds: Sequence[Hold]) -> list[None]:
